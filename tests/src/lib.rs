@@ -1,0 +1,3 @@
+//! Harness for cross-process tests (spawning `vectorizer` binaries, TCP fault proxy).
+//!
+//! (Being built.)
