@@ -182,6 +182,26 @@ pub struct HealthResponse {
     pub version: String,
 }
 
+/// `POST /api/v1/snapshots`: a snapshot that was written and verified.
+#[typeshare]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnapshotInfo {
+    /// Log offset the snapshot covers (every op up to and including it).
+    #[typeshare(serialized_as = "U53")]
+    pub offset: u64,
+    #[typeshare(serialized_as = "U53")]
+    pub epoch: u64,
+    /// Size of the snapshot file in bytes.
+    #[typeshare(serialized_as = "U53")]
+    pub bytes: u64,
+    #[typeshare(serialized_as = "U53")]
+    pub collections: u64,
+    #[typeshare(serialized_as = "U53")]
+    pub points: u64,
+    /// When it was written (RFC 3339 UTC).
+    pub created_at: String,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
