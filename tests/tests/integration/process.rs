@@ -112,3 +112,77 @@ fn sigterm_exits_0_and_the_node_restarts() {
     node.restart();
     assert_eq!(node.http().get("/health").expect("health").status, 200);
 }
+
+/// Sends the head and the first half of a request body, leaving the request in flight.
+fn half_sent_request(node: &Node, body: &[u8]) -> std::net::TcpStream {
+    use std::io::Write;
+    let mut s = std::net::TcpStream::connect(node.http_addr()).expect("connect");
+    s.set_read_timeout(Some(std::time::Duration::from_secs(60)))
+        .expect("timeout");
+    let head = format!(
+        "POST /api/v1/collections HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    s.write_all(head.as_bytes()).expect("head");
+    s.write_all(&body[..body.len() / 2]).expect("first half");
+    s
+}
+
+fn send_sigterm(node: &Node) {
+    let pid = libc::pid_t::try_from(node.pid().expect("running")).expect("pid");
+    // SAFETY: kill(2) on the child process this test owns.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+}
+
+#[test]
+fn sigterm_lets_in_flight_requests_finish_and_refuses_new_connections() {
+    use std::io::{Read, Write};
+    let mut node = start();
+    let addr = node.http_addr();
+    let body = br#"{"name":"inflight","dimension":3}"#;
+    let mut in_flight = half_sent_request(&node, body);
+    // The request is in flight once the node has accepted it; prove the node is serving by a round trip.
+    assert_eq!(node.http().get("/health").expect("health").status, 200);
+
+    send_sigterm(&node);
+    vectorizer_tests::poll_until(
+        std::time::Duration::from_secs(30),
+        "the listener stops accepting",
+        || std::net::TcpStream::connect(addr).is_err().then_some(()),
+    );
+    in_flight
+        .write_all(&body[body.len() / 2..])
+        .expect("second half");
+    let mut answer = String::new();
+    in_flight.read_to_string(&mut answer).expect("answer");
+    assert!(
+        answer.starts_with("HTTP/1.1 "),
+        "the in-flight request got an answer: {answer:?}"
+    );
+    assert!(
+        answer.contains(r#""code":"#) || answer.contains(r#""offset":"#),
+        "{answer}"
+    );
+
+    let status = node
+        .wait_exit(std::time::Duration::from_secs(30))
+        .expect("node exits");
+    assert_eq!(status.code(), Some(0), "{}", node.stderr());
+}
+
+#[test]
+fn sigterm_waits_for_a_stuck_request_only_a_bounded_time() {
+    let mut node = start();
+    let _stuck = half_sent_request(&node, br#"{"name":"stuck","dimension":3}"#);
+    assert_eq!(node.http().get("/health").expect("health").status, 200);
+    send_sigterm(&node);
+    let status = node
+        .wait_exit(std::time::Duration::from_secs(60))
+        .expect("node exits despite the stuck client");
+    assert_eq!(status.code(), Some(0), "{}", node.stderr());
+    assert!(
+        node.stderr().contains("did not finish in time"),
+        "{}",
+        node.stderr()
+    );
+}
