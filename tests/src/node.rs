@@ -98,6 +98,8 @@ pub struct Node {
     stderr_path: PathBuf,
     child: Option<Child>,
     http_addr: Option<SocketAddr>,
+    /// Address of the most recent successful start (kept after the process stops).
+    last_addr: Option<SocketAddr>,
     starts: u32,
 }
 
@@ -123,6 +125,7 @@ impl Node {
             stderr_path,
             child: None,
             http_addr: None,
+            last_addr: None,
             starts: 0,
         };
         node.spawn()?;
@@ -146,6 +149,26 @@ impl Node {
             );
         }
         self.spawn()
+    }
+
+    /// Like [`Node::restart`] but listening on the port of the previous start, so peers that know the
+    /// node's address (replicas, proxies) reach it again. Panics if it does not become ready.
+    #[track_caller]
+    pub fn restart_on_same_port(&mut self) {
+        let previous = self
+            .last_addr
+            .unwrap_or_else(|| panic!("the node never started"));
+        if self.is_running() {
+            let status = self.terminate();
+            assert!(
+                status.success(),
+                "node exited with {status} on SIGTERM before restart"
+            );
+        }
+        let configured = std::mem::replace(&mut self.opts.http_addr, previous.to_string());
+        let result = self.spawn();
+        self.opts.http_addr = configured;
+        result.unwrap_or_else(|e| panic!("{e}"));
     }
 
     fn spawn(&mut self) -> Result<(), StartFailure> {
@@ -221,6 +244,7 @@ impl Node {
         match addr {
             Some(addr) => {
                 self.http_addr = Some(addr);
+                self.last_addr = Some(addr);
                 Ok(())
             }
             None => {

@@ -105,6 +105,17 @@ fn json_logs_are_one_object_per_line_on_stderr() {
 }
 
 #[test]
+fn kill9_then_restart_on_the_same_port() {
+    let mut node = start();
+    let addr = node.http_addr();
+    node.kill9();
+    assert!(!node.is_running());
+    node.restart_on_same_port();
+    assert_eq!(node.http_addr(), addr);
+    assert_eq!(node.http().get("/health").expect("health").status, 200);
+}
+
+#[test]
 fn sigterm_exits_0_and_the_node_restarts() {
     let mut node = start();
     let status = node.terminate();
