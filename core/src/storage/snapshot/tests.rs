@@ -155,7 +155,8 @@ fn a_digest_mismatch_is_rejected() {
 fn a_manifest_that_disagrees_with_the_file_is_rejected() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (path, _) = write_snapshot(dir.path(), 9, &body(CHUNK_BYTES + 100));
-    let edits: [(&str, fn(&mut SnapshotManifest)); 5] = [
+    type Edit = fn(&mut SnapshotManifest);
+    let edits: [(&str, Edit); 5] = [
         ("offset", |m| m.offset += 1),
         ("epoch", |m| m.epoch = 99),
         ("body bytes", |m| m.body_bytes -= 1),
