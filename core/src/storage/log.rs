@@ -35,6 +35,8 @@ use super::segment::{AppendError, MAX_SEGMENT_FILE_BYTES, Segment};
 use super::{FsyncPolicy, Retention};
 use crate::error::{CoreError, Result};
 
+/// Lock file in the log directory (see `lock_dir`).
+const LOCK_FILE: &str = "LOCK";
 /// Smallest accepted `segment_bytes` (tests use small segments to exercise rotation).
 pub const MIN_SEGMENT_BYTES: u64 = 256;
 /// Largest accepted `segment_bytes`; keeps every segment addressable by the `u32` index.
@@ -96,6 +98,8 @@ struct Shared {
     commit: GroupCommit,
     fsyncs: FsyncCounter,
     stop: FlusherStop,
+    /// Holds the exclusive lock on `dir/LOCK` for the life of the log.
+    _lock: std::fs::File,
 }
 
 struct State {
@@ -129,6 +133,7 @@ impl OpLog {
     pub fn open(cfg: LogConfig, start_offset: u64) -> Result<(OpLog, RecoveryReport)> {
         validate(&cfg, start_offset)?;
         fsutil::create_dir_durable(&cfg.dir)?;
+        let lock = lock_dir(&cfg.dir)?;
         let fsyncs = FsyncCounter::default();
         let found = list_segment_files(&cfg.dir)?;
         let mut segments: Vec<Segment> = Vec::with_capacity(found.len().max(1));
@@ -185,6 +190,7 @@ impl OpLog {
             commit: GroupCommit::new(last),
             fsyncs,
             stop: FlusherStop::default(),
+            _lock: lock,
         });
         let flusher = match cfg.fsync {
             FsyncPolicy::EveryMs(ms) => Some(spawn_flusher(Arc::clone(&shared), Duration::from_millis(ms))?),
@@ -629,6 +635,21 @@ fn check_payload(len: usize) -> Result<()> {
         return Err(CoreError::TooLarge { field: "payload".to_owned(), actual: len, limit: MAX_PAYLOAD_BYTES });
     }
     Ok(())
+}
+
+/// Takes an exclusive advisory lock on `dir/LOCK` so two logs (in this process or another) never
+/// write the same directory.
+fn lock_dir(dir: &Path) -> Result<std::fs::File> {
+    let path = dir.join(LOCK_FILE);
+    let file =
+        std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&path).map_err(io_err(&path))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => {
+            Err(CoreError::Unavailable { reason: format!("the operation log in {} is already open", dir.display()) })
+        }
+        Err(std::fs::TryLockError::Error(e)) => Err(CoreError::io(&path, e)),
+    }
 }
 
 /// Segment files of `dir`, sorted by first offset. Other files are ignored.

@@ -117,11 +117,12 @@ impl Segment {
             positions: Vec::new(),
             last_timestamp_ms: 0,
         };
-        let mut body = Vec::new();
+        let file = Arc::clone(&segment.file);
+        let mut scan = ScanBuffer::new(&file, path, file_len);
         while segment.len < file_len {
             let pos = segment.len;
             let expected = segment.next_offset();
-            match read_record_at(&segment.file, path, pos, file_len, &mut body)? {
+            match read_record_at(&mut scan, pos)? {
                 Ok((fixed, record_len)) => {
                     if fixed.offset != expected {
                         return Err(corruption(
@@ -249,33 +250,65 @@ fn corruption(path: &Path, offset: u64, detail: String) -> CoreError {
     CoreError::Corruption { path: path.to_path_buf(), offset, detail }
 }
 
+/// Sequential reads of a segment file through one large buffer: recovery reads every byte once,
+/// so small records must not cost a system call each.
+struct ScanBuffer<'a> {
+    file: &'a File,
+    path: &'a Path,
+    file_len: u64,
+    buf: Vec<u8>,
+    /// File position of `buf[0]`.
+    start: u64,
+}
+
+/// Size of one refill of a [`ScanBuffer`].
+const SCAN_BUFFER_BYTES: usize = 4 << 20;
+
+impl<'a> ScanBuffer<'a> {
+    fn new(file: &'a File, path: &'a Path, file_len: u64) -> Self {
+        Self { file, path, file_len, buf: Vec::new(), start: 0 }
+    }
+
+    /// The `len` bytes at `pos`, or fewer if the file ends first. `len` is at most
+    /// `MAX_RECORD_BYTES`, so a refill allocates at most that or `SCAN_BUFFER_BYTES`.
+    fn bytes(&mut self, pos: u64, len: usize) -> Result<&[u8]> {
+        let buffered = pos >= self.start && pos + len as u64 <= self.start + self.buf.len() as u64;
+        if !buffered {
+            let remaining = self.file_len.saturating_sub(pos);
+            let want = (len.max(SCAN_BUFFER_BYTES) as u64).min(remaining) as usize;
+            self.buf.resize(want, 0);
+            let got = read_at_most(self.file, self.path, &mut self.buf, pos)?;
+            self.buf.truncate(got);
+            self.start = pos;
+        }
+        let from = (pos - self.start) as usize;
+        let to = (from + len).min(self.buf.len());
+        Ok(&self.buf[from..to])
+    }
+}
+
 /// Reads and verifies the record at `pos`. The outer `Result` is an I/O failure; the inner one says
 /// whether the bytes are a valid record (and if so its fixed fields and size).
-fn read_record_at(
-    file: &File,
-    path: &Path,
-    pos: u64,
-    file_len: u64,
-    body: &mut Vec<u8>,
-) -> Result<Result<(Fixed, u64), BadRecord>> {
-    let mut prefix_bytes = [0u8; PREFIX_BYTES];
-    let got = read_at_most(file, path, &mut prefix_bytes, pos)?;
-    if got < PREFIX_BYTES {
-        return Ok(Err(BadRecord::Truncated { needed: PREFIX_BYTES as u64, available: got as u64 }));
-    }
+fn read_record_at(scan: &mut ScanBuffer<'_>, pos: u64) -> Result<Result<(Fixed, u64), BadRecord>> {
+    let prefix_bytes: [u8; PREFIX_BYTES] = match scan.bytes(pos, PREFIX_BYTES)?.try_into() {
+        Ok(bytes) => bytes,
+        Err(_) => {
+            let available = scan.file_len.saturating_sub(pos);
+            return Ok(Err(BadRecord::Truncated { needed: PREFIX_BYTES as u64, available }));
+        }
+    };
     let prefix = match Prefix::parse(prefix_bytes) {
         Ok(p) => p,
         Err(bad) => return Ok(Err(bad)),
     };
-    let available = file_len - pos;
+    let available = scan.file_len - pos;
     if prefix.record_len() > available {
         return Ok(Err(BadRecord::Truncated { needed: prefix.record_len(), available }));
     }
-    // Bounded by MAX_RECORD_BYTES (Prefix::parse) and by the bytes actually in the file.
-    body.resize(prefix.body_len as usize, 0);
-    let got = read_at_most(file, path, body, pos + PREFIX_BYTES as u64)?;
-    if got < body.len() {
-        return Ok(Err(BadRecord::Truncated { needed: prefix.record_len(), available: (PREFIX_BYTES + got) as u64 }));
+    let body = scan.bytes(pos + PREFIX_BYTES as u64, prefix.body_len as usize)?;
+    if body.len() < prefix.body_len as usize {
+        let available = (PREFIX_BYTES + body.len()) as u64;
+        return Ok(Err(BadRecord::Truncated { needed: prefix.record_len(), available }));
     }
     Ok(record::verify_body(prefix, body).map(|fixed| (fixed, prefix.record_len())))
 }
@@ -295,7 +328,7 @@ fn find_valid_record_after(
     const WINDOW: usize = 1 << 20;
     let max_offset = expected.saturating_add((file_len - bad_pos) / MIN_RECORD_BYTES as u64 + 1);
     let mut window = vec![0u8; WINDOW + PEEK];
-    let mut body = Vec::new();
+    let mut scan = ScanBuffer::new(file, path, file_len);
     let mut base = bad_pos + 1;
     while base + (MIN_RECORD_BYTES as u64) <= file_len {
         let got = read_at_most(file, path, &mut window, base)?;
@@ -316,7 +349,7 @@ fn find_valid_record_after(
             if offset < expected || offset > max_offset {
                 continue;
             }
-            if let Ok((fixed, _)) = read_record_at(file, path, at, file_len, &mut body)? {
+            if let Ok((fixed, _)) = read_record_at(&mut scan, at)? {
                 return Ok(Some((at, fixed.offset)));
             }
         }
