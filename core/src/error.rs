@@ -56,6 +56,20 @@ pub enum CoreError {
     /// A record or frame could not be decoded (wrong tag, truncated field, invalid UTF-8).
     #[error("decode error: {detail}")]
     Decode { detail: String },
+
+    /// The requested log offset is older than the oldest record still stored (retention removed it);
+    /// a replica asking for it needs a full sync.
+    #[error("log offset {requested} was compacted; the oldest stored offset is {first}")]
+    OffsetCompacted { requested: u64, first: u64 },
+
+    /// A record handed to the log does not carry the next offset (replica apply out of order).
+    #[error("log expected offset {expected}, got {actual}")]
+    OffsetMismatch { expected: u64, actual: u64 },
+
+    /// One chunk of a snapshot being received failed its checks and was not written; the sender
+    /// may resend chunk `index`.
+    #[error("snapshot chunk {index} rejected: {reason}")]
+    SnapshotChunkRejected { index: u64, reason: String },
 }
 
 impl CoreError {

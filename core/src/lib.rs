@@ -17,5 +17,6 @@ pub mod error;
 pub mod index;
 pub mod model;
 pub mod storage;
+pub mod testdata;
 
 pub use error::{CoreError, Result};
