@@ -53,6 +53,10 @@ impl From<CoreError> for ApiError {
             CoreError::SnapshotRejected { .. } => (ErrorCode::Internal, None),
             // Requests never carry encoded records: a decode failure is stored data gone bad.
             CoreError::Decode { .. } => (ErrorCode::Internal, None),
+            // Log/replication internals: no REST request can cause them, so reaching a handler is a fault.
+            CoreError::OffsetCompacted { .. } => (ErrorCode::Internal, None),
+            CoreError::OffsetMismatch { .. } => (ErrorCode::Internal, None),
+            CoreError::SnapshotChunkRejected { .. } => (ErrorCode::Internal, None),
         };
         Self {
             code,
@@ -152,6 +156,18 @@ mod tests {
                 reason: "digest".into(),
             },
             CoreError::decode("tag"),
+            CoreError::OffsetCompacted {
+                requested: 1,
+                first: 5,
+            },
+            CoreError::OffsetMismatch {
+                expected: 2,
+                actual: 3,
+            },
+            CoreError::SnapshotChunkRejected {
+                index: 0,
+                reason: "crc".into(),
+            },
         ]
     }
 
@@ -164,6 +180,9 @@ mod tests {
                     | CoreError::Corruption { .. }
                     | CoreError::SnapshotRejected { .. }
                     | CoreError::Decode { .. }
+                    | CoreError::OffsetCompacted { .. }
+                    | CoreError::OffsetMismatch { .. }
+                    | CoreError::SnapshotChunkRejected { .. }
             );
             let unavailable = matches!(err, CoreError::Unavailable { .. });
             let api = ApiError::from(err);

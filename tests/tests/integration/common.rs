@@ -82,35 +82,3 @@ pub fn get_point(http: &Http, collection: &str, id: &str) -> Option<PointRecord>
         other => panic!("get point {id}: {other} {}", r.text()),
     }
 }
-
-/// A deterministic pseudo-random generator (xorshift64*), so tests need no extra dependency.
-pub struct Rng(u64);
-
-impl Rng {
-    pub fn new(seed: u64) -> Self {
-        Self(seed.max(1))
-    }
-
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    /// Uniform in [0, 1).
-    pub fn unit(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-    }
-
-    /// Standard normal (Box-Muller).
-    pub fn normal(&mut self) -> f32 {
-        let u1 = self.unit().max(f64::MIN_POSITIVE);
-        let u2 = self.unit();
-        ((-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()) as f32
-    }
-
-    pub fn vector(&mut self, dim: usize) -> Vec<f32> {
-        (0..dim).map(|_| self.normal()).collect()
-    }
-}
