@@ -128,3 +128,36 @@ impl Collection {
         }
     }
 }
+
+impl Collection {
+    /// blake3 over the config and every live point (id, vector bits, payload) in id order.
+    /// Two collections with equal digests hold the same data, whatever their slot layout.
+    pub(crate) fn digest(&self) -> (u64, String) {
+        let mut hasher = blake3::Hasher::new();
+        let config = crate::codec::encode_op_to_vec(&crate::model::Op::CreateCollection(self.config.clone()));
+        hasher.update(&config);
+        let table = self.table.read();
+        let mut ids: Vec<(&str, u32)> = table.by_id.iter().map(|(id, slot)| (&**id, *slot)).collect();
+        ids.sort_unstable();
+        for (id, slot) in &ids {
+            hasher.update(&(id.len() as u32).to_le_bytes());
+            hasher.update(id.as_bytes());
+            if let Some(vector) = self.index.vector(*slot) {
+                for v in vector {
+                    hasher.update(&v.to_bits().to_le_bytes());
+                }
+            }
+            match table.slots.get(*slot as usize).cloned().flatten().and_then(|m| m.payload) {
+                Some(p) => {
+                    hasher.update(&[1]);
+                    hasher.update(&(p.len() as u32).to_le_bytes());
+                    hasher.update(p.as_bytes());
+                }
+                None => {
+                    hasher.update(&[0]);
+                }
+            }
+        }
+        (ids.len() as u64, hasher.finalize().to_hex().to_string())
+    }
+}

@@ -15,6 +15,7 @@
 mod collection;
 mod dirlock;
 mod recovery;
+mod replication_hooks;
 mod snapshot_body;
 mod state;
 mod workers;
@@ -24,7 +25,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use parking_lot::Mutex;
+use parking_lot::{Mutex, RwLock};
 use vectorizer_sdk_types as wire;
 
 use crate::codec;
@@ -35,8 +36,10 @@ use crate::storage::snapshot::{self, SnapshotWriter};
 use crate::storage::{FsyncPolicy, Retention};
 
 use dirlock::DirLock;
-use state::State;
+use state::{State, StateCell};
 use workers::Workers;
+
+pub use replication_hooks::NodeRole;
 
 /// Everything the engine needs to open a data directory.
 #[derive(Debug, Clone)]
@@ -128,10 +131,14 @@ struct WriteGate {
 #[derive(Debug)]
 pub struct Engine {
     config: EngineConfig,
-    state: Arc<State>,
+    state: Arc<StateCell>,
     log: OpLog,
     gate: Mutex<WriteGate>,
+    /// Changed only under `gate`; a replica refuses client writes.
+    role: RwLock<NodeRole>,
     epoch: AtomicU64,
+    /// Replicas need the log after this offset (`u64::MAX` = no pin).
+    retention_floor: AtomicU64,
     ops_since_snapshot: AtomicU64,
     last_snapshot_at: Mutex<Instant>,
     last_snapshot: Mutex<Option<SnapshotSummary>>,
@@ -179,10 +186,12 @@ impl Engine {
             duration: Duration::ZERO,
         });
         let engine = Arc::new(Engine {
-            state: Arc::new(rec.state),
+            state: Arc::new(StateCell::new(rec.state)),
             log: rec.log,
             gate: Mutex::new(WriteGate { closed: false, failed: None }),
+            role: RwLock::new(NodeRole::Master),
             epoch: AtomicU64::new(rec.epoch),
+            retention_floor: AtomicU64::new(u64::MAX),
             ops_since_snapshot: AtomicU64::new(rec.replayed),
             last_snapshot_at: Mutex::new(Instant::now()),
             last_snapshot: Mutex::new(last_snapshot),
@@ -246,7 +255,7 @@ impl Engine {
 
     /// Inserts or replaces points.
     pub fn upsert(&self, collection: &str, req: wire::UpsertRequest) -> Result<wire::WriteResponse> {
-        let coll = self.state.get(collection)?;
+        let coll = self.state.current().get(collection)?;
         let points = model::validate_points(&coll.config, req.vectors, &self.config.limits)?;
         self.write(|state| {
             // The collection may have been deleted (and even re-created with another dimension)
@@ -287,7 +296,7 @@ impl Engine {
 
     /// Reads one point.
     pub fn get_point(&self, collection: &str, id: &str) -> Result<wire::PointRecord> {
-        let coll = self.state.get(collection)?;
+        let coll = self.state.current().get(collection)?;
         let not_found = || CoreError::PointNotFound { collection: collection.to_owned(), id: id.to_owned() };
         // Read the slot and its vector under the table lock so a concurrent replace cannot pair
         // the old payload with the new vector.
@@ -302,17 +311,17 @@ impl Engine {
 
     /// Every collection, ordered by name.
     pub fn list_collections(&self) -> wire::ListCollectionsResponse {
-        wire::ListCollectionsResponse { collections: self.state.all().iter().map(|c| c.info()).collect() }
+        wire::ListCollectionsResponse { collections: self.state.current().all().iter().map(|c| c.info()).collect() }
     }
 
     /// One collection's description.
     pub fn collection_info(&self, name: &str) -> Result<wire::CollectionInfo> {
-        Ok(self.state.get(name)?.info())
+        Ok(self.state.current().get(name)?.info())
     }
 
     /// Top-k search, best match first.
     pub fn search(&self, collection: &str, req: &wire::SearchRequest) -> Result<wire::SearchResponse> {
-        let coll = self.state.get(collection)?;
+        let coll = self.state.current().get(collection)?;
         model::validate_vector(&coll.config, "vector", &req.vector)?;
         let limit = req.limit as usize;
         if limit == 0 || limit > self.config.limits.max_search_limit {
@@ -346,6 +355,24 @@ impl Engine {
         Ok(wire::SearchResponse { results })
     }
 
+    /// Content digest of every collection plus the applied offset, taken under the writer lock so
+    /// the two agree. Used to check that replicas converged.
+    pub fn digest(&self) -> wire::DigestResponse {
+        let _gate = self.gate.lock();
+        let applied_offset = self.log.last_offset();
+        let collections = self
+            .state
+            .current()
+            .all()
+            .iter()
+            .map(|c| {
+                let (points, digest) = c.digest();
+                wire::CollectionDigest { name: c.config.name.clone(), points, digest }
+            })
+            .collect();
+        wire::DigestResponse { applied_offset, collections }
+    }
+
     /// The replication status of this node (replication is not built into this engine yet).
     pub fn replication_status(&self) -> wire::ReplicationStatus {
         wire::ReplicationStatus { role: wire::ReplicationRole::Master, enabled: false, stats: None, replicas: None }
@@ -373,7 +400,7 @@ impl Engine {
             self.log.sync()?;
             let offset = self.log.last_offset();
             let mut body = Vec::new();
-            let counts = snapshot_body::encode(&self.state, &mut body)?;
+            let counts = snapshot_body::encode(&self.state.current(), &mut body)?;
             (offset, self.epoch(), self.ops_since_snapshot.load(Ordering::SeqCst), body, counts)
         };
         let dir = recovery::snapshot_dir(&self.config.data_dir);
@@ -401,7 +428,8 @@ impl Engine {
         // Keep the log from the OLDEST kept snapshot on, so that if the newest snapshot is ever
         // found corrupt, recovery can still fall back to the older one plus the log.
         let oldest_kept = snapshot::list_snapshots(&dir)?.last().map_or(0, |(o, _)| *o);
-        self.log.apply_retention(oldest_kept, &self.config.retention)?;
+        let covered = oldest_kept.min(self.retention_floor.load(Ordering::SeqCst));
+        self.log.apply_retention(covered, &self.config.retention)?;
         Ok(summary)
     }
 
@@ -450,10 +478,14 @@ impl Engine {
             if let Some(reason) = &gate.failed {
                 return Err(CoreError::Unavailable { reason: reason.clone() });
             }
-            let op = build(&self.state)?;
+            if let NodeRole::Replica { master_http } = &*self.role.read() {
+                return Err(CoreError::ReadOnlyReplica { master: master_http.clone() });
+            }
+            let state = self.state.current();
+            let op = build(&state)?;
             let bytes = codec::encode_op_to_vec(&op);
             let offset = self.log.append(self.epoch(), now_ms(), &bytes)?;
-            match self.state.apply(offset, op) {
+            match state.apply(offset, op) {
                 Ok(affected) => (offset, affected),
                 Err(e) => {
                     gate.failed = Some(format!("applying op {offset} failed: {e}; restart the node"));

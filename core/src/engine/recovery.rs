@@ -16,8 +16,8 @@ use std::path::Path;
 
 use crate::codec;
 use crate::engine::EngineConfig;
-use crate::engine::snapshot_body;
 use crate::engine::state::State;
+use crate::engine::{replication_hooks, snapshot_body};
 use crate::error::{CoreError, Result};
 use crate::storage::log::{LogConfig, OpLog, RecoveryReport};
 use crate::storage::snapshot;
@@ -56,6 +56,14 @@ pub(crate) fn recover(config: &EngineConfig) -> Result<Recovered> {
     let stale = snapshot::remove_temp_files(&snap_dir)?;
     if stale > 0 {
         tracing::info!(count = stale, "removed unfinished snapshot files left by a crash");
+    }
+
+    let log_cfg =
+        LogConfig { dir: log_dir(&config.data_dir), segment_bytes: config.segment_bytes, fsync: config.fsync };
+    if std::fs::metadata(config.data_dir.join("INSTALLING")).is_ok() {
+        // A full-sync installation was interrupted: finish it before looking at snapshots.
+        let (log, _) = OpLog::open(log_cfg.clone(), 1)?;
+        replication_hooks::complete_interrupted_install(&config.data_dir, &log)?;
     }
 
     let mut rejected: Vec<String> = Vec::new();
@@ -144,7 +152,7 @@ pub(crate) fn recover(config: &EngineConfig) -> Result<Recovered> {
     Ok(Recovered { state, log, snapshot_offset, snapshot: manifest, epoch: epoch.max(1), replayed, log_report })
 }
 
-fn load_snapshot(path: &Path) -> Result<(State, snapshot::SnapshotManifest)> {
+pub(crate) fn load_snapshot(path: &Path) -> Result<(State, snapshot::SnapshotManifest)> {
     let (manifest, mut reader) = snapshot::open_verified(path)?;
     let (collections, counts) = snapshot_body::decode(&mut reader)
         .map_err(|e| CoreError::SnapshotRejected { path: path.to_owned(), reason: e.to_string() })?;

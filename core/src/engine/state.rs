@@ -83,3 +83,26 @@ impl State {
         }
     }
 }
+
+/// The current [`State`], replaceable as a whole (a replica's full sync swaps in a new one).
+///
+/// Readers take a cheap `Arc` clone and keep using the state they got even if it is replaced
+/// meanwhile, so no reader ever sees a half-loaded collection set.
+#[derive(Debug)]
+pub(crate) struct StateCell(RwLock<Arc<State>>);
+
+impl StateCell {
+    pub(crate) fn new(state: State) -> Self {
+        Self(RwLock::new(Arc::new(state)))
+    }
+
+    /// The state as of now.
+    pub(crate) fn current(&self) -> Arc<State> {
+        self.0.read().clone()
+    }
+
+    /// Replaces the whole state (the caller holds the engine's writer lock).
+    pub(crate) fn replace(&self, state: State) {
+        *self.0.write() = Arc::new(state);
+    }
+}

@@ -304,3 +304,131 @@ fn vectors_are_searchable_before_they_are_linked() {
     }
     engine.shutdown().expect("shutdown");
 }
+
+// ---- replication hooks ----
+
+fn all_records(engine: &Engine) -> Vec<crate::storage::log::Record> {
+    engine.log().read_from(engine.log().first_offset().max(1), usize::MAX).expect("read log")
+}
+
+fn populate(engine: &Engine, n: usize) {
+    create(engine, "c", 4, wire::Metric::Cosine);
+    for i in 0..n {
+        upsert(
+            engine,
+            "c",
+            vec![point(&format!("p{i}"), vec![i as f32, 1.0, 0.5, 2.0], Some(serde_json::json!({"i": i})))],
+        );
+    }
+    engine.delete_points("c", &wire::DeletePointsRequest { ids: vec!["p3".into()] }).expect("delete");
+}
+
+#[test]
+fn replica_role_refuses_writes_and_names_the_master() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let engine = Engine::open(config(dir.path())).expect("open");
+    engine.set_role(NodeRole::Replica { master_http: Some("10.0.0.1:15002".into()) });
+    let err = engine
+        .create_collection(&wire::CreateCollectionRequest {
+            name: "c".into(),
+            dimension: 2,
+            metric: wire::Metric::Dot,
+            hnsw: None,
+        })
+        .expect_err("read only");
+    assert!(matches!(err, CoreError::ReadOnlyReplica { master: Some(ref m) } if m == "10.0.0.1:15002"), "{err}");
+    engine.set_role(NodeRole::Master);
+    create(&engine, "c", 2, wire::Metric::Dot);
+    engine.shutdown().expect("shutdown");
+}
+
+#[test]
+fn replicated_records_converge_idempotently_and_gaps_are_refused() {
+    let (mdir, rdir) = (tempfile::tempdir().expect("tempdir"), tempfile::tempdir().expect("tempdir"));
+    let master = Engine::open(config(mdir.path())).expect("master");
+    populate(&master, 20);
+    let records = all_records(&master);
+    let replica = Engine::open(config(rdir.path())).expect("replica");
+    replica.set_role(NodeRole::Replica { master_http: None });
+
+    let gap = replica.apply_replicated(&records[5..]);
+    assert!(matches!(gap, Err(CoreError::OffsetMismatch { expected: 1, actual: 6 })), "{gap:?}");
+    assert_eq!(replica.apply_replicated(&records[..10]).expect("first half"), 10);
+    // Overlapping resend: the already-applied prefix is skipped.
+    assert_eq!(replica.apply_replicated(&records[5..]).expect("rest"), master.last_offset());
+    assert_eq!(replica.digest(), master.digest());
+    assert_eq!(all_records(&replica), records, "records are stored exactly as the master wrote them");
+
+    let replica = reopen(replica, rdir.path());
+    assert_eq!(replica.digest(), master.digest(), "durable across restart");
+    replica.shutdown().expect("shutdown");
+    master.shutdown().expect("shutdown");
+}
+
+#[test]
+fn installed_snapshot_replaces_state_and_log_continues_after_it() {
+    let (mdir, rdir) = (tempfile::tempdir().expect("tempdir"), tempfile::tempdir().expect("tempdir"));
+    let master = Engine::open(config(mdir.path())).expect("master");
+    populate(&master, 30);
+    let replica = Engine::open(config(rdir.path())).expect("replica");
+    // The replica has unrelated history that must disappear entirely.
+    create(&replica, "stale", 2, wire::Metric::Dot);
+    upsert(&replica, "stale", vec![point("x", vec![1.0, 1.0], None)]);
+    replica.snapshot_now().expect("stale snapshot");
+    for i in 0..40 {
+        upsert(&replica, "stale", vec![point(&format!("y{i}"), vec![1.0, 1.0], None)]);
+    }
+    replica.snapshot_now().expect("stale snapshot with a higher offset than the master's");
+    replica.set_role(NodeRole::Replica { master_http: None });
+
+    let (path, manifest) = master.snapshot_for_sync().expect("snapshot for sync");
+    std::fs::create_dir_all(replica.staging_dir()).expect("staging");
+    let staged = replica.staging_dir().join("incoming.snap");
+    std::fs::copy(&path, &staged).expect("stage");
+    let summary = replica.install_snapshot(&staged).expect("install");
+    assert_eq!(summary.offset, manifest.offset);
+    assert_eq!(replica.last_offset(), manifest.offset);
+    assert_eq!(replica.digest(), master.digest());
+    assert!(matches!(replica.collection_info("stale"), Err(CoreError::CollectionNotFound { .. })));
+
+    // The master keeps writing; the replica continues from the snapshot offset.
+    upsert(&master, "c", vec![point("later", vec![9.0, 9.0, 9.0, 9.0], None)]);
+    let tail: Vec<_> = all_records(&master).into_iter().filter(|r| r.offset > manifest.offset).collect();
+    replica.apply_replicated(&tail).expect("continue after snapshot");
+    assert_eq!(replica.digest(), master.digest());
+
+    let replica = reopen(replica, rdir.path());
+    assert_eq!(replica.digest(), master.digest(), "a restart never mixes the old history back in");
+    replica.shutdown().expect("shutdown");
+    master.shutdown().expect("shutdown");
+}
+
+#[test]
+fn interrupted_install_is_completed_at_start_up() {
+    let (mdir, rdir) = (tempfile::tempdir().expect("tempdir"), tempfile::tempdir().expect("tempdir"));
+    let master = Engine::open(config(mdir.path())).expect("master");
+    populate(&master, 10);
+    let (path, manifest) = master.snapshot_for_sync().expect("snapshot");
+    let expected = master.digest();
+    master.shutdown().expect("shutdown");
+
+    let replica = Engine::open(config(rdir.path())).expect("replica");
+    create(&replica, "old", 2, wire::Metric::Dot);
+    for i in 0..30 {
+        upsert(&replica, "old", vec![point(&format!("o{i}"), vec![1.0, 2.0], None)]);
+    }
+    replica.shutdown().expect("shutdown");
+    drop(replica);
+    // Simulate a crash right after the snapshot file was moved in: marker + file, old log intact.
+    std::fs::write(rdir.path().join("INSTALLING"), manifest.offset.to_string()).expect("marker");
+    let snaps = recovery::snapshot_dir(rdir.path());
+    for (_, p) in snapshot::list_snapshots(&snaps).expect("list") {
+        std::fs::remove_file(p).expect("drop old snapshots to make the old log the only history");
+    }
+    std::fs::copy(&path, snaps.join(snapshot::snapshot_file_name(manifest.offset))).expect("place snapshot");
+
+    let replica = Engine::open(config(rdir.path())).expect("recovers");
+    assert_eq!(replica.digest(), expected);
+    assert!(!rdir.path().join("INSTALLING").exists());
+    replica.shutdown().expect("shutdown");
+}

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use parking_lot::{Condvar, Mutex};
 
 use crate::engine::Engine;
-use crate::engine::state::State;
+use crate::engine::state::StateCell;
 
 /// Slots one linker links per collection before looking at the others (fairness).
 const LINK_BATCH: usize = 256;
@@ -56,7 +56,7 @@ pub(crate) struct Workers {
 
 impl Workers {
     /// Starts `linkers` linker threads over `state` and the snapshotter for `engine`.
-    pub(crate) fn start(linkers: usize, state: Arc<State>, engine: Weak<Engine>) -> std::io::Result<Self> {
+    pub(crate) fn start(linkers: usize, state: Arc<StateCell>, engine: Weak<Engine>) -> std::io::Result<Self> {
         let stop = Arc::new(AtomicBool::new(false));
         let link_signal = Arc::new(Signal::default());
         let stop_signal = Arc::new(Signal::default());
@@ -102,11 +102,11 @@ impl Workers {
     }
 }
 
-fn linker_loop(stop: &AtomicBool, signal: &Signal, state: &State) {
+fn linker_loop(stop: &AtomicBool, signal: &Signal, state: &StateCell) {
     while !stop.load(Ordering::SeqCst) {
         let seen = signal.generation();
         let mut linked = 0;
-        for coll in state.all() {
+        for coll in state.current().all() {
             if stop.load(Ordering::SeqCst) {
                 return;
             }
