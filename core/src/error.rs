@@ -43,7 +43,11 @@ pub enum CoreError {
 
     /// An operating-system I/O error on a file of the data directory.
     #[error("I/O error on {}: {source}", path.display())]
-    Io { path: PathBuf, #[source] source: std::io::Error },
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
 
     /// Bytes on disk that fail their checksum or do not decode, before the tail of the log.
     #[error("corruption in {} at byte {offset}: {detail}", path.display())]
@@ -52,6 +56,10 @@ pub enum CoreError {
     /// A snapshot failed verification (checksum, digest, manifest or decoding) and was not used.
     #[error("snapshot {} rejected: {reason}", path.display())]
     SnapshotRejected { path: PathBuf, reason: String },
+
+    /// An operation in the log contradicts the state it is applied to (corruption or divergence).
+    #[error("operation at log offset {offset} cannot be applied: {detail}")]
+    InconsistentLog { offset: u64, detail: String },
 
     /// A record or frame could not be decoded (wrong tag, truncated field, invalid UTF-8).
     #[error("decode error: {detail}")]

@@ -43,9 +43,7 @@ impl GaussianMixture {
     /// `centres` components in `dim` dimensions, each coordinate N(0, 1), points spread by `sigma`.
     pub fn new(dim: usize, centres: usize, sigma: f32, seed: u64) -> Self {
         let mut rng = StdRng::seed_from_u64(seed);
-        let centres = (0..centres.max(1))
-            .map(|_| (0..dim).map(|_| standard_normal(&mut rng)).collect())
-            .collect();
+        let centres = (0..centres.max(1)).map(|_| (0..dim).map(|_| standard_normal(&mut rng)).collect()).collect();
         Self { centres, sigma }
     }
 
@@ -60,10 +58,7 @@ impl GaussianMixture {
         (0..n)
             .map(|_| {
                 let centre = &self.centres[rng.random_range(0..self.centres.len())];
-                centre
-                    .iter()
-                    .map(|c| c + self.sigma * standard_normal(&mut rng))
-                    .collect()
+                centre.iter().map(|c| c + self.sigma * standard_normal(&mut rng)).collect()
             })
             .collect()
     }
@@ -72,20 +67,13 @@ impl GaussianMixture {
 /// `n` vectors with independent coordinates uniform in [-1, 1).
 pub fn uniform(n: usize, dim: usize, seed: u64) -> Vec<Vec<f32>> {
     let mut rng = StdRng::seed_from_u64(seed);
-    (0..n)
-        .map(|_| (0..dim).map(|_| rng.random_range(-1.0f32..1.0)).collect())
-        .collect()
+    (0..n).map(|_| (0..dim).map(|_| rng.random_range(-1.0f32..1.0)).collect()).collect()
 }
 
 fn dot64(a: &[f32], b: &[f32]) -> f64 {
     let mut acc = [0.0f64; 4];
     let (ca, cb) = (a.chunks_exact(4), b.chunks_exact(4));
-    let tail: f64 = ca
-        .remainder()
-        .iter()
-        .zip(cb.remainder())
-        .map(|(x, y)| f64::from(*x) * f64::from(*y))
-        .sum();
+    let tail: f64 = ca.remainder().iter().zip(cb.remainder()).map(|(x, y)| f64::from(*x) * f64::from(*y)).sum();
     for (x, y) in ca.zip(cb) {
         for i in 0..4 {
             acc[i] += f64::from(x[i]) * f64::from(y[i]);
@@ -97,12 +85,8 @@ fn dot64(a: &[f32], b: &[f32]) -> f64 {
 fn l2sq64(a: &[f32], b: &[f32]) -> f64 {
     let mut acc = [0.0f64; 4];
     let (ca, cb) = (a.chunks_exact(4), b.chunks_exact(4));
-    let tail: f64 = ca
-        .remainder()
-        .iter()
-        .zip(cb.remainder())
-        .map(|(x, y)| (f64::from(*x) - f64::from(*y)).powi(2))
-        .sum();
+    let tail: f64 =
+        ca.remainder().iter().zip(cb.remainder()).map(|(x, y)| (f64::from(*x) - f64::from(*y)).powi(2)).sum();
     for (x, y) in ca.zip(cb) {
         for i in 0..4 {
             let d = f64::from(x[i]) - f64::from(y[i]);
@@ -118,11 +102,7 @@ pub fn exact_score(metric: Metric, query: &[f32], v: &[f32]) -> f64 {
     match metric {
         Metric::Cosine => {
             let norms = (dot64(query, query) * dot64(v, v)).sqrt();
-            if norms > 0.0 {
-                dot64(query, v) / norms
-            } else {
-                0.0
-            }
+            if norms > 0.0 { dot64(query, v) / norms } else { 0.0 }
         }
         Metric::Dot => dot64(query, v),
         Metric::Euclidean => l2sq64(query, v).sqrt(),
@@ -131,13 +111,7 @@ pub fn exact_score(metric: Metric, query: &[f32], v: &[f32]) -> f64 {
 
 /// Brute-force top-`k` indices of `data` for `query`, best first, ties by lower index. `skip`
 /// says which indices to leave out (e.g. removed points); pass `|_| false` to keep all.
-pub fn exact_top_k(
-    data: &[Vec<f32>],
-    query: &[f32],
-    k: usize,
-    metric: Metric,
-    skip: impl Fn(u32) -> bool,
-) -> Vec<u32> {
+pub fn exact_top_k(data: &[Vec<f32>], query: &[f32], k: usize, metric: Metric, skip: impl Fn(u32) -> bool) -> Vec<u32> {
     let mut scored: Vec<(f64, u32)> = (0u32..)
         .zip(data)
         .filter(|(i, _)| !skip(*i))
@@ -172,12 +146,7 @@ pub fn mean_recall(truths: &[Vec<u32>], answers: &[Vec<u32>]) -> f64 {
     if truths.is_empty() {
         return 1.0;
     }
-    truths
-        .iter()
-        .zip(answers)
-        .map(|(t, a)| recall_at_k(t, a))
-        .sum::<f64>()
-        / truths.len() as f64
+    truths.iter().zip(answers).map(|(t, a)| recall_at_k(t, a)).sum::<f64>() / truths.len() as f64
 }
 
 #[cfg(test)]
@@ -190,20 +159,13 @@ mod tests {
         assert_eq!(g.sample(5, 2), GaussianMixture::standard(8, 1).sample(5, 2));
         assert_ne!(g.sample(5, 2), g.sample(5, 3));
         assert_eq!(uniform(3, 4, 9), uniform(3, 4, 9));
-        assert!(
-            uniform(100, 4, 9)
-                .iter()
-                .flatten()
-                .all(|v| (-1.0..1.0).contains(v))
-        );
+        assert!(uniform(100, 4, 9).iter().flatten().all(|v| (-1.0..1.0).contains(v)));
     }
 
     #[test]
     fn box_muller_has_unit_variance() {
         let mut rng = StdRng::seed_from_u64(7);
-        let xs: Vec<f64> = (0..100_000)
-            .map(|_| f64::from(standard_normal(&mut rng)))
-            .collect();
+        let xs: Vec<f64> = (0..100_000).map(|_| f64::from(standard_normal(&mut rng))).collect();
         let mean = xs.iter().sum::<f64>() / xs.len() as f64;
         let var = xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / xs.len() as f64;
         assert!(mean.abs() < 0.02, "mean {mean}");
@@ -212,24 +174,10 @@ mod tests {
 
     #[test]
     fn exact_top_k_orders_and_skips() {
-        let data = vec![
-            vec![0.0, 0.0],
-            vec![3.0, 0.0],
-            vec![1.0, 0.0],
-            vec![1.0, 0.0],
-        ];
-        assert_eq!(
-            exact_top_k(&data, &[0.9, 0.0], 3, Metric::Euclidean, |_| false),
-            vec![2, 3, 0]
-        );
-        assert_eq!(
-            exact_top_k(&data, &[0.9, 0.0], 3, Metric::Euclidean, |i| i == 2),
-            vec![3, 0, 1]
-        );
-        assert_eq!(
-            exact_top_k(&data, &[1.0, 0.0], 2, Metric::Dot, |_| false),
-            vec![1, 2]
-        );
+        let data = vec![vec![0.0, 0.0], vec![3.0, 0.0], vec![1.0, 0.0], vec![1.0, 0.0]];
+        assert_eq!(exact_top_k(&data, &[0.9, 0.0], 3, Metric::Euclidean, |_| false), vec![2, 3, 0]);
+        assert_eq!(exact_top_k(&data, &[0.9, 0.0], 3, Metric::Euclidean, |i| i == 2), vec![3, 0, 1]);
+        assert_eq!(exact_top_k(&data, &[1.0, 0.0], 2, Metric::Dot, |_| false), vec![1, 2]);
         assert_eq!(recall_at_k(&[1, 2], &[2, 5]), 0.5);
     }
 }

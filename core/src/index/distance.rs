@@ -27,12 +27,7 @@ pub(crate) struct Space {
 impl Space {
     pub(crate) fn new(metric: Metric, dim: usize) -> Self {
         let (dot, l2sq) = select_kernels();
-        Self {
-            metric,
-            dim,
-            dot,
-            l2sq,
-        }
+        Self { metric, dim, dot, l2sq }
     }
 
     /// Builds the stored row of `vector`: the vector followed by its auxiliary value.
@@ -42,11 +37,7 @@ impl Space {
         let aux = match self.metric {
             Metric::Cosine => {
                 let norm = f64::from((self.dot)(vector, vector)).sqrt();
-                if norm > 0.0 && norm.is_finite() {
-                    (1.0 / norm) as f32
-                } else {
-                    0.0
-                }
+                if norm > 0.0 && norm.is_finite() { (1.0 / norm) as f32 } else { 0.0 }
             }
             Metric::Dot | Metric::Euclidean => 0.0,
         };
@@ -161,12 +152,7 @@ mod x86 {
         // SAFETY (all loads): every offset read is `< n`, the length of both slices.
         while i + 32 <= n {
             for (j, slot) in acc.iter_mut().enumerate() {
-                let (x, y) = unsafe {
-                    (
-                        _mm256_loadu_ps(pa.add(i + 8 * j)),
-                        _mm256_loadu_ps(pb.add(i + 8 * j)),
-                    )
-                };
+                let (x, y) = unsafe { (_mm256_loadu_ps(pa.add(i + 8 * j)), _mm256_loadu_ps(pb.add(i + 8 * j))) };
                 *slot = _mm256_fmadd_ps(x, y, *slot);
             }
             i += 32;
@@ -195,12 +181,7 @@ mod x86 {
         // SAFETY (all loads): every offset read is `< n`, the length of both slices.
         while i + 32 <= n {
             for (j, slot) in acc.iter_mut().enumerate() {
-                let (x, y) = unsafe {
-                    (
-                        _mm256_loadu_ps(pa.add(i + 8 * j)),
-                        _mm256_loadu_ps(pb.add(i + 8 * j)),
-                    )
-                };
+                let (x, y) = unsafe { (_mm256_loadu_ps(pa.add(i + 8 * j)), _mm256_loadu_ps(pb.add(i + 8 * j))) };
                 let d = _mm256_sub_ps(x, y);
                 *slot = _mm256_fmadd_ps(d, d, *slot);
             }
@@ -227,16 +208,8 @@ mod tests {
     use super::*;
 
     fn reference(a: &[f32], b: &[f32]) -> (f64, f64) {
-        let dot = a
-            .iter()
-            .zip(b)
-            .map(|(x, y)| f64::from(*x) * f64::from(*y))
-            .sum();
-        let l2 = a
-            .iter()
-            .zip(b)
-            .map(|(x, y)| (f64::from(*x) - f64::from(*y)).powi(2))
-            .sum();
+        let dot = a.iter().zip(b).map(|(x, y)| f64::from(*x) * f64::from(*y)).sum();
+        let l2 = a.iter().zip(b).map(|(x, y)| (f64::from(*x) - f64::from(*y)).powi(2)).sum();
         (dot, l2)
     }
 
@@ -244,25 +217,14 @@ mod tests {
     fn kernels_match_reference_for_every_length() {
         let (dot, l2sq) = select_kernels();
         for n in 0..80usize {
-            let a: Vec<f32> = (0..n)
-                .map(|i| ((i * 7 + 3) % 11) as f32 * 0.25 - 1.0)
-                .collect();
-            let b: Vec<f32> = (0..n)
-                .map(|i| ((i * 5 + 1) % 13) as f32 * 0.125 - 0.5)
-                .collect();
+            let a: Vec<f32> = (0..n).map(|i| ((i * 7 + 3) % 11) as f32 * 0.25 - 1.0).collect();
+            let b: Vec<f32> = (0..n).map(|i| ((i * 5 + 1) % 13) as f32 * 0.125 - 0.5).collect();
             let (rd, rl) = reference(&a, &b);
-            for (name, got_dot, got_l2) in [
-                ("selected", dot(&a, &b), l2sq(&a, &b)),
-                ("portable", dot_portable(&a, &b), l2sq_portable(&a, &b)),
-            ] {
-                assert!(
-                    (f64::from(got_dot) - rd).abs() < 1e-4 * (1.0 + rd.abs()),
-                    "{name} dot n={n}"
-                );
-                assert!(
-                    (f64::from(got_l2) - rl).abs() < 1e-4 * (1.0 + rl),
-                    "{name} l2 n={n}"
-                );
+            for (name, got_dot, got_l2) in
+                [("selected", dot(&a, &b), l2sq(&a, &b)), ("portable", dot_portable(&a, &b), l2sq_portable(&a, &b))]
+            {
+                assert!((f64::from(got_dot) - rd).abs() < 1e-4 * (1.0 + rd.abs()), "{name} dot n={n}");
+                assert!((f64::from(got_l2) - rl).abs() < 1e-4 * (1.0 + rl), "{name} l2 n={n}");
             }
         }
     }

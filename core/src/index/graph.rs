@@ -40,19 +40,13 @@ impl VectorIndex {
         let bits = mix64(u64::from(slot) ^ LEVEL_SEED) >> 11; // 53 random bits
         let u = (bits as f64 + 1.0) / (1u64 << 53) as f64;
         let level = (-u.ln() * self.level_mult).floor();
-        if level >= MAX_LEVEL as f64 {
-            MAX_LEVEL
-        } else {
-            level as usize
-        }
+        if level >= MAX_LEVEL as f64 { MAX_LEVEL } else { level as usize }
     }
 
     /// Stored row (vector + auxiliary float) of a published slot.
     #[inline]
     pub(super) fn row(&self, slot: u32) -> &[f32] {
-        self.rows
-            .row(slot)
-            .expect("neighbour lists and entry points only hold published slots")
+        self.rows.row(slot).expect("neighbour lists and entry points only hold published slots")
     }
 
     #[inline]
@@ -64,32 +58,18 @@ impl VectorIndex {
     #[inline]
     fn copy_neighbours(&self, slot: u32, layer: usize, out: &mut Vec<u32>) {
         out.clear();
-        if let Some(list) = self
-            .slots
-            .get(slot)
-            .and_then(|s| s.layers.get())
-            .and_then(|l| l.get(layer))
-        {
+        if let Some(list) = self.slots.get(slot).and_then(|s| s.layers.get()).and_then(|l| l.get(layer)) {
             out.extend_from_slice(&list.read());
         }
     }
 
     #[inline]
     fn removed_flag(&self, slot: u32) -> bool {
-        self.slots
-            .get(slot)
-            .is_none_or(|s| s.state.load(Ordering::Acquire) & REMOVED != 0)
+        self.slots.get(slot).is_none_or(|s| s.state.load(Ordering::Acquire) & REMOVED != 0)
     }
 
     /// Greedy walk on one layer towards `q`, starting from `cur`.
-    fn greedy(
-        &self,
-        q: &[f32],
-        mut cur: Cand,
-        layer: usize,
-        limit: u32,
-        ctx: &mut SearchCtx,
-    ) -> Cand {
+    fn greedy(&self, q: &[f32], mut cur: Cand, layer: usize, limit: u32, ctx: &mut SearchCtx) -> Cand {
         loop {
             let mut moved = false;
             let mut neighbours = std::mem::take(&mut ctx.neighbours);
@@ -98,10 +78,7 @@ impl VectorIndex {
                 if n >= limit {
                     continue;
                 }
-                let c = Cand {
-                    key: self.key_to(q, n),
-                    slot: n,
-                };
+                let c = Cand { key: self.key_to(q, n), slot: n };
                 if c < cur {
                     cur = c;
                     moved = true;
@@ -117,12 +94,7 @@ impl VectorIndex {
     /// Beam search on one layer from `entry_points`; leaves the best `p.ef` results in `ctx.top`.
     /// With `p.skip_removed`, removed slots are traversed but never enter the results.
     fn search_layer(&self, q: &[f32], entry_points: &[Cand], p: LayerSearch, ctx: &mut SearchCtx) {
-        let LayerSearch {
-            ef,
-            layer,
-            limit,
-            skip_removed,
-        } = p;
+        let LayerSearch { ef, layer, limit, skip_removed } = p;
         ctx.reset(limit);
         for &e in entry_points {
             if ctx.visit(e.slot) {
@@ -146,8 +118,7 @@ impl VectorIndex {
                     continue;
                 }
                 let key = self.key_to(q, n);
-                let admit =
-                    ctx.top.len() < ef || ctx.top.peek().is_some_and(|worst| key < worst.key);
+                let admit = ctx.top.len() < ef || ctx.top.peek().is_some_and(|worst| key < worst.key);
                 if admit {
                     let cand = Cand { key, slot: n };
                     ctx.cands.push(Reverse(cand));
@@ -173,24 +144,11 @@ impl VectorIndex {
         limit: u32,
         ctx: &mut SearchCtx,
     ) -> Vec<Cand> {
-        let mut cur = Cand {
-            key: self.key_to(q, entry.slot),
-            slot: entry.slot,
-        };
+        let mut cur = Cand { key: self.key_to(q, entry.slot), slot: entry.slot };
         for layer in (1..=entry.level).rev() {
             cur = self.greedy(q, cur, layer, limit, ctx);
         }
-        self.search_layer(
-            q,
-            &[cur],
-            LayerSearch {
-                ef,
-                layer: 0,
-                limit,
-                skip_removed: true,
-            },
-            ctx,
-        );
+        self.search_layer(q, &[cur], LayerSearch { ef, layer: 0, limit, skip_removed: true }, ctx);
         let mut found: Vec<Cand> = ctx.top.drain().collect();
         found.sort_unstable();
         found
@@ -205,10 +163,7 @@ impl VectorIndex {
                 break;
             }
             let row = self.row(c.slot);
-            if kept
-                .iter()
-                .all(|k| self.space.key(row, self.row(k.slot)) >= c.key)
-            {
+            if kept.iter().all(|k| self.space.key(row, self.row(k.slot)) >= c.key) {
                 kept.push(c);
             }
         }
@@ -220,9 +175,7 @@ impl VectorIndex {
         let level = self.level_of(slot);
         if let Some(s) = self.slots.get(slot) {
             s.layers.get_or_init(|| {
-                (0..=level)
-                    .map(|l| RwLock::new(Vec::with_capacity(if l == 0 { self.m0 } else { self.m })))
-                    .collect()
+                (0..=level).map(|l| RwLock::new(Vec::with_capacity(if l == 0 { self.m0 } else { self.m }))).collect()
             });
         }
     }
@@ -247,42 +200,24 @@ impl VectorIndex {
         };
         let limit = self.rows.len();
         let q = self.row(slot);
-        let mut cur = Cand {
-            key: self.key_to(q, entry.slot),
-            slot: entry.slot,
-        };
+        let mut cur = Cand { key: self.key_to(q, entry.slot), slot: entry.slot };
         for layer in (level + 1..=entry.level).rev() {
             cur = self.greedy(q, cur, layer, limit, ctx);
         }
         let mut entry_points = vec![cur];
         for layer in (0..=level.min(entry.level)).rev() {
-            let p = LayerSearch {
-                ef: self.ef_construction,
-                layer,
-                limit,
-                skip_removed: false,
-            };
+            let p = LayerSearch { ef: self.ef_construction, layer, limit, skip_removed: false };
             self.search_layer(q, &entry_points, p, ctx);
             let mut found: Vec<Cand> = ctx.top.drain().filter(|c| c.slot != slot).collect();
             // Nodes being linked by other threads right now cannot be found through the graph
             // yet; offer them as candidates so two close nodes inserted together still link up.
             for other in self.in_flight.lock().iter().copied() {
-                if other != slot
-                    && self.level_of(other) >= layer
-                    && !found.iter().any(|c| c.slot == other)
-                {
-                    found.push(Cand {
-                        key: self.key_to(q, other),
-                        slot: other,
-                    });
+                if other != slot && self.level_of(other) >= layer && !found.iter().any(|c| c.slot == other) {
+                    found.push(Cand { key: self.key_to(q, other), slot: other });
                 }
             }
             found.sort_unstable();
-            let chosen: Vec<u32> = self
-                .select_neighbours(&found, self.m)
-                .iter()
-                .map(|c| c.slot)
-                .collect();
+            let chosen: Vec<u32> = self.select_neighbours(&found, self.m).iter().map(|c| c.slot).collect();
             let cap = if layer == 0 { self.m0 } else { self.m };
             // Merge rather than overwrite: a concurrent insert may already have linked to us.
             self.add_links(slot, &chosen, layer, cap);
@@ -304,12 +239,7 @@ impl VectorIndex {
     /// Adds `new` ids to the neighbours of `node` on `layer`, shrinking the list with the
     /// heuristic when it would exceed `cap`.
     fn add_links(&self, node: u32, new: &[u32], layer: usize, cap: usize) {
-        let Some(list) = self
-            .slots
-            .get(node)
-            .and_then(|s| s.layers.get())
-            .and_then(|l| l.get(layer))
-        else {
+        let Some(list) = self.slots.get(node).and_then(|s| s.layers.get()).and_then(|l| l.get(layer)) else {
             return;
         };
         let mut list = list.write();
@@ -322,13 +252,8 @@ impl VectorIndex {
             return;
         }
         let base = self.row(node);
-        let mut cands: Vec<Cand> = list
-            .iter()
-            .map(|&n| Cand {
-                key: self.space.key(base, self.row(n)),
-                slot: n,
-            })
-            .collect();
+        let mut cands: Vec<Cand> =
+            list.iter().map(|&n| Cand { key: self.space.key(base, self.row(n)), slot: n }).collect();
         cands.sort_unstable();
         let kept = self.select_neighbours(&cands, cap);
         list.clear();

@@ -203,8 +203,7 @@ impl VectorIndex {
 
     /// Slots added minus slots removed.
     pub fn live_count(&self) -> usize {
-        self.slot_count()
-            .saturating_sub(self.removed.load(Ordering::Relaxed) as usize)
+        self.slot_count().saturating_sub(self.removed.load(Ordering::Relaxed) as usize)
     }
 
     /// Live slots that are linked into the graph.
@@ -260,18 +259,12 @@ impl VectorIndex {
         // Exact scan of what the graph cannot know about yet. Graph hits are visited, so skipped.
         let mut pending = TopK::new(k);
         for slot in self.linked_watermark.load(Ordering::Acquire)..limit {
-            let done = self
-                .slots
-                .get(slot)
-                .is_none_or(|s| s.state.load(Ordering::Acquire) & (REMOVED | LINKED) != 0);
+            let done = self.slots.get(slot).is_none_or(|s| s.state.load(Ordering::Acquire) & (REMOVED | LINKED) != 0);
             if done || ctx.is_visited(slot) {
                 continue;
             }
             if let Some(row) = self.rows.row(slot) {
-                pending.push(Cand {
-                    key: self.space.key(&q, row),
-                    slot,
-                });
+                pending.push(Cand { key: self.space.key(&q, row), slot });
             }
         }
         self.ctx_pool.give_back(ctx);
@@ -294,37 +287,25 @@ impl VectorIndex {
                 continue;
             }
             if let Some(row) = self.rows.row(slot) {
-                top.push(Cand {
-                    key: self.space.key(&q, row),
-                    slot,
-                });
+                top.push(Cand { key: self.space.key(&q, row), slot });
             }
         }
         self.scored(top.into_sorted())
     }
 
     fn scored(&self, cands: Vec<Cand>) -> Vec<(u32, f32)> {
-        cands
-            .into_iter()
-            .map(|c| (c.slot, self.space.score(c.key)))
-            .collect()
+        cands.into_iter().map(|c| (c.slot, self.space.score(c.key))).collect()
     }
 
     #[inline]
     fn is_removed(&self, slot: u32) -> bool {
-        self.slots
-            .get(slot)
-            .is_none_or(|s| s.state.load(Ordering::Acquire) & REMOVED != 0)
+        self.slots.get(slot).is_none_or(|s| s.state.load(Ordering::Acquire) & REMOVED != 0)
     }
 
     /// Claims the next slot for linking, if any was added and not claimed yet.
     fn claim_next(&self) -> Option<u32> {
         let len = self.rows.len();
-        self.next_claim
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |c| {
-                (c < len).then_some(c + 1)
-            })
-            .ok()
+        self.next_claim.fetch_update(Ordering::AcqRel, Ordering::Acquire, |c| (c < len).then_some(c + 1)).ok()
     }
 
     /// Moves the watermark past every slot that is linked or removed.
@@ -332,21 +313,13 @@ impl VectorIndex {
         let len = self.rows.len();
         loop {
             let w = self.linked_watermark.load(Ordering::Acquire);
-            let done = w < len
-                && self
-                    .slots
-                    .get(w)
-                    .is_some_and(|s| s.state.load(Ordering::Acquire) & (REMOVED | LINKED) != 0);
+            let done =
+                w < len && self.slots.get(w).is_some_and(|s| s.state.load(Ordering::Acquire) & (REMOVED | LINKED) != 0);
             if !done {
                 return;
             }
             // Losing the race means another thread advanced it; just look again.
-            let _ = self.linked_watermark.compare_exchange(
-                w,
-                w + 1,
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            );
+            let _ = self.linked_watermark.compare_exchange(w, w + 1, Ordering::AcqRel, Ordering::Acquire);
         }
     }
 }

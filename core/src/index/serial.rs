@@ -97,9 +97,7 @@ impl CrcReader<'_> {
 
 fn read_exact(r: &mut dyn Read, buf: &mut [u8], what: &str) -> Result<()> {
     r.read_exact(buf).map_err(|e| match e.kind() {
-        io::ErrorKind::UnexpectedEof => {
-            CoreError::decode(format!("vector index: truncated while reading {what}"))
-        }
+        io::ErrorKind::UnexpectedEof => CoreError::decode(format!("vector index: truncated while reading {what}")),
         _ => CoreError::decode(format!("vector index: cannot read {what}: {e}")),
     })
 }
@@ -132,13 +130,9 @@ impl VectorIndex {
     /// with `search` and `link_pending`, not with `add`/`remove`: slots being linked meanwhile may
     /// be written as unlinked and are linked again after loading. Buffers internally.
     pub fn write_to(&self, w: &mut dyn Write) -> io::Result<()> {
-        let mut out = CrcWriter {
-            inner: BufWriter::with_capacity(BLOCK, w),
-            crc: 0,
-        };
+        let mut out = CrcWriter { inner: BufWriter::with_capacity(BLOCK, w), crc: 0 };
         let n = self.rows.len();
-        let dim = u32::try_from(self.dim)
-            .map_err(|_| io::Error::other("dimension does not fit the format"))?;
+        let dim = u32::try_from(self.dim).map_err(|_| io::Error::other("dimension does not fit the format"))?;
         out.put(MAGIC)?;
         out.put(&VERSION.to_le_bytes())?;
         out.put(&dim.to_le_bytes())?;
@@ -152,11 +146,7 @@ impl VectorIndex {
             .map(|slot| match self.slots.get(slot) {
                 Some(s) => {
                     let state = s.state.load(Ordering::Acquire) & (REMOVED | LINKED);
-                    if s.layers.get().is_some() {
-                        state
-                    } else {
-                        state & !LINKED
-                    }
+                    if s.layers.get().is_some() { state } else { state & !LINKED }
                 }
                 None => 0,
             })
@@ -165,10 +155,7 @@ impl VectorIndex {
 
         let mut bytes = Vec::with_capacity(self.dim * 4);
         for slot in 0..n {
-            let row = self
-                .rows
-                .row(slot)
-                .ok_or_else(|| io::Error::other("slot vanished while writing"))?;
+            let row = self.rows.row(slot).ok_or_else(|| io::Error::other("slot vanished while writing"))?;
             bytes.clear();
             for v in &row[..self.dim] {
                 bytes.extend_from_slice(&v.to_le_bytes());
@@ -181,11 +168,7 @@ impl VectorIndex {
             if state & LINKED == 0 {
                 continue;
             }
-            let layers = self
-                .slots
-                .get(slot)
-                .and_then(|s| s.layers.get())
-                .map_or(&[][..], |l| &l[..]);
+            let layers = self.slots.get(slot).and_then(|s| s.layers.get()).map_or(&[][..], |l| &l[..]);
             graph.push(layers.len().saturating_sub(1) as u8);
             for list in layers {
                 let list = list.read();
@@ -205,12 +188,7 @@ impl VectorIndex {
     /// Rebuilds an index from [`VectorIndex::write_to`] output without re-running HNSW
     /// construction. Reads exactly the bytes written. Every inconsistency (wrong dimension, metric
     /// or M, truncation, bad counts or ids, checksum mismatch) is `CoreError::Decode`.
-    pub fn read_from(
-        r: &mut dyn Read,
-        dim: usize,
-        metric: Metric,
-        params: HnswParams,
-    ) -> Result<Self> {
+    pub fn read_from(r: &mut dyn Read, dim: usize, metric: Metric, params: HnswParams) -> Result<Self> {
         let mut r = CrcReader { inner: r, crc: 0 };
         let mut magic = [0u8; 4];
         r.exact(&mut magic, "magic")?;
@@ -219,38 +197,26 @@ impl VectorIndex {
         }
         let version = r.u32("version")?;
         if version != VERSION {
-            return Err(corrupt(format!(
-                "unsupported format version {version} (this build reads {VERSION})"
-            )));
+            return Err(corrupt(format!("unsupported format version {version} (this build reads {VERSION})")));
         }
         let file_dim = r.u32("dimension")?;
         if file_dim as usize != dim {
-            return Err(corrupt(format!(
-                "dimension {file_dim} does not match the collection's {dim}"
-            )));
+            return Err(corrupt(format!("dimension {file_dim} does not match the collection's {dim}")));
         }
         let tag = r.u8("metric")?;
         if tag != metric_tag(metric) {
-            return Err(corrupt(format!(
-                "metric tag {tag} does not match the collection's {metric:?}"
-            )));
+            return Err(corrupt(format!("metric tag {tag} does not match the collection's {metric:?}")));
         }
         let file_m = r.u32("m")?;
         if file_m != params.m {
-            return Err(corrupt(format!(
-                "built with m={file_m}, the collection has m={}",
-                params.m
-            )));
+            return Err(corrupt(format!("built with m={file_m}, the collection has m={}", params.m)));
         }
         let n = r.u32("slot count")?;
 
         // Each slot costs at least its state byte, so this allocation follows the data.
         let states = r.bytes(n as usize, "slot states")?;
         if let Some(pos) = states.iter().position(|s| s & !(REMOVED | LINKED) != 0) {
-            return Err(corrupt(format!(
-                "slot {pos} has an invalid state byte {:#04x}",
-                states[pos]
-            )));
+            return Err(corrupt(format!("slot {pos} has an invalid state byte {:#04x}", states[pos])));
         }
 
         let index = VectorIndex::new(dim, metric, params);
@@ -282,12 +248,9 @@ impl VectorIndex {
             }
         }
 
-        let linked: Vec<u32> = (0..n)
-            .filter(|&s| states[s as usize] & LINKED != 0)
-            .collect();
+        let linked: Vec<u32> = (0..n).filter(|&s| states[s as usize] & LINKED != 0).collect();
         let graph_len = r.u64("graph length")?;
-        let max_node_bytes =
-            1 + 2 * (MAX_LEVEL as u64 + 1) + 4 * (index.m0 + MAX_LEVEL * index.m) as u64;
+        let max_node_bytes = 1 + 2 * (MAX_LEVEL as u64 + 1) + 4 * (index.m0 + MAX_LEVEL * index.m) as u64;
         if graph_len > linked.len() as u64 * max_node_bytes {
             return Err(corrupt(format!(
                 "graph section of {graph_len} bytes is too long for {} linked slots",
@@ -312,9 +275,7 @@ impl VectorIndex {
         }
         for layers in &mut lists {
             for (layer, list) in layers.iter_mut().enumerate() {
-                list.retain(|&id| {
-                    levels[id as usize] != UNLINKED && levels[id as usize] as usize >= layer
-                });
+                list.retain(|&id| levels[id as usize] != UNLINKED && levels[id as usize] as usize >= layer);
             }
         }
 
@@ -329,10 +290,7 @@ impl VectorIndex {
             if better {
                 entry = Some((Entry { slot, level }, live));
             }
-            let s = index
-                .slots
-                .get(slot)
-                .ok_or_else(|| corrupt("slot not allocated"))?;
+            let s = index.slots.get(slot).ok_or_else(|| corrupt("slot not allocated"))?;
             let layers: Box<[RwLock<Vec<u32>>]> = layers.into_iter().map(RwLock::new).collect();
             if s.layers.set(layers).is_err() {
                 return Err(corrupt(format!("slot {slot} appears twice in the graph")));
@@ -347,33 +305,19 @@ impl VectorIndex {
         index.linked_live.store(linked_live, Ordering::Relaxed);
         *index.entry.write() = entry.map(|(e, _)| e);
         index.advance_watermark();
-        index.next_claim.store(
-            index.linked_watermark.load(Ordering::Acquire),
-            Ordering::Release,
-        );
+        index.next_claim.store(index.linked_watermark.load(Ordering::Acquire), Ordering::Release);
         Ok(index)
     }
 }
 
 /// Parses the graph section: one entry per slot of `linked`, each a list of layers of ids.
-fn parse_graph(
-    graph: &[u8],
-    linked: &[u32],
-    n: u32,
-    m: usize,
-    m0: usize,
-) -> Result<Vec<Vec<Vec<u32>>>> {
-    let mut cur = Cursor {
-        bytes: graph,
-        pos: 0,
-    };
+fn parse_graph(graph: &[u8], linked: &[u32], n: u32, m: usize, m0: usize) -> Result<Vec<Vec<Vec<u32>>>> {
+    let mut cur = Cursor { bytes: graph, pos: 0 };
     let mut nodes = Vec::with_capacity(linked.len());
     for &slot in linked {
         let level = cur.take(1)?[0] as usize;
         if level > MAX_LEVEL {
-            return Err(corrupt(format!(
-                "slot {slot} has level {level} (max {MAX_LEVEL})"
-            )));
+            return Err(corrupt(format!("slot {slot} has level {level} (max {MAX_LEVEL})")));
         }
         let mut layers = Vec::with_capacity(level + 1);
         for layer in 0..=level {
@@ -381,9 +325,7 @@ fn parse_graph(
             let count = u16::from_le_bytes([count_bytes[0], count_bytes[1]]) as usize;
             let cap = if layer == 0 { m0 } else { m };
             if count > cap {
-                return Err(corrupt(format!(
-                    "slot {slot} has {count} links on layer {layer} (max {cap})"
-                )));
+                return Err(corrupt(format!("slot {slot} has {count} links on layer {layer} (max {cap})")));
             }
             let mut list = Vec::with_capacity(count);
             for b in cur.take(count * 4)?.chunks_exact(4) {

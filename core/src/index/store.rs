@@ -40,19 +40,13 @@ const CHUNKED_SHIFT: u32 = 10;
 
 impl<T: Default> Chunked<T> {
     pub(crate) fn new() -> Self {
-        Self {
-            buckets: std::array::from_fn(|_| OnceLock::new()),
-        }
+        Self { buckets: std::array::from_fn(|_| OnceLock::new()) }
     }
 
     /// Makes slot `i` addressable, allocating its bucket on first use.
     pub(crate) fn reserve(&self, i: u32) {
         let (bucket, _) = locate(i, CHUNKED_SHIFT);
-        self.buckets[bucket].get_or_init(|| {
-            (0..bucket_slots(bucket, CHUNKED_SHIFT))
-                .map(|_| T::default())
-                .collect()
-        });
+        self.buckets[bucket].get_or_init(|| (0..bucket_slots(bucket, CHUNKED_SHIFT)).map(|_| T::default()).collect());
     }
 
     /// The value of slot `i`, or `None` if [`Chunked::reserve`] never covered it.
@@ -111,18 +105,13 @@ impl RowStore {
         let index = self.len.load(Ordering::Relaxed);
         assert!(index < u32::MAX, "slot space exhausted");
         let (bucket, offset) = locate(index, self.shift);
-        let cells = self.buckets[bucket]
-            .get_or_init(|| zeroed_cells(bucket_slots(bucket, self.shift) * self.stride));
+        let cells = self.buckets[bucket].get_or_init(|| zeroed_cells(bucket_slots(bucket, self.shift) * self.stride));
         let start = offset * self.stride;
         let target = &cells[start..start + self.stride];
         // SAFETY: row `index` is not published yet, so no reader holds a reference into these cells,
         // and we are the only writer (append mutex). `UnsafeCell<f32>` has the layout of `f32`.
         unsafe {
-            std::ptr::copy_nonoverlapping(
-                row.as_ptr(),
-                UnsafeCell::raw_get(target.as_ptr()),
-                self.stride,
-            );
+            std::ptr::copy_nonoverlapping(row.as_ptr(), UnsafeCell::raw_get(target.as_ptr()), self.stride);
         }
         before_publish(index);
         self.len.store(index + 1, Ordering::Release);
@@ -141,12 +130,7 @@ impl RowStore {
         let cells = &cells[start..start + self.stride];
         // SAFETY: the row is published, hence fully written and never written again (module
         // invariant); `UnsafeCell<f32>` is `repr(transparent)` over `f32`.
-        Some(unsafe {
-            std::slice::from_raw_parts(
-                UnsafeCell::raw_get(cells.as_ptr()).cast_const(),
-                self.stride,
-            )
-        })
+        Some(unsafe { std::slice::from_raw_parts(UnsafeCell::raw_get(cells.as_ptr()).cast_const(), self.stride) })
     }
 }
 

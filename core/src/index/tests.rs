@@ -9,11 +9,7 @@ use crate::model::{DEFAULT_EF_CONSTRUCTION, DEFAULT_EF_SEARCH, DEFAULT_M};
 use crate::testdata::{GaussianMixture, exact_score, exact_top_k, mean_recall, uniform};
 
 fn defaults() -> HnswParams {
-    HnswParams {
-        m: DEFAULT_M,
-        ef_construction: DEFAULT_EF_CONSTRUCTION,
-        ef_search: DEFAULT_EF_SEARCH,
-    }
+    HnswParams { m: DEFAULT_M, ef_construction: DEFAULT_EF_CONSTRUCTION, ef_search: DEFAULT_EF_SEARCH }
 }
 
 /// Links everything pending with two threads.
@@ -47,14 +43,9 @@ fn recall(
     ef: usize,
     skip: &HashSet<u32>,
 ) -> f64 {
-    let truths: Vec<Vec<u32>> = queries
-        .iter()
-        .map(|q| exact_top_k(data, q, k, index.metric(), |i| skip.contains(&i)))
-        .collect();
-    let answers: Vec<Vec<u32>> = queries
-        .iter()
-        .map(|q| ids(&index.search(q, k, ef)))
-        .collect();
+    let truths: Vec<Vec<u32>> =
+        queries.iter().map(|q| exact_top_k(data, q, k, index.metric(), |i| skip.contains(&i))).collect();
+    let answers: Vec<Vec<u32>> = queries.iter().map(|q| ids(&index.search(q, k, ef))).collect();
     mean_recall(&truths, &answers)
 }
 
@@ -64,9 +55,7 @@ fn assert_well_formed(hits: &[(u32, f32)], metric: Metric) {
     for w in hits.windows(2) {
         let ordered = match metric {
             Metric::Euclidean => w[0].1 < w[1].1 || (w[0].1 == w[1].1 && w[0].0 < w[1].0),
-            Metric::Cosine | Metric::Dot => {
-                w[0].1 > w[1].1 || (w[0].1 == w[1].1 && w[0].0 < w[1].0)
-            }
+            Metric::Cosine | Metric::Dot => w[0].1 > w[1].1 || (w[0].1 == w[1].1 && w[0].0 < w[1].0),
         };
         assert!(ordered, "not best first: {w:?}");
     }
@@ -78,29 +67,13 @@ fn recall_at_10_on_clustered_and_uniform_data() {
     let data = gmm.sample(10_000, 12);
     let queries = gmm.sample(200, 13);
     let index = build(&data, Metric::Cosine, defaults());
-    let clustered = recall(
-        &index,
-        &data,
-        &queries,
-        10,
-        DEFAULT_EF_SEARCH as usize,
-        &HashSet::new(),
-    );
+    let clustered = recall(&index, &data, &queries, 10, DEFAULT_EF_SEARCH as usize, &HashSet::new());
 
     let data = uniform(10_000, 128, 21);
     let queries = uniform(200, 128, 22);
     let index = build(&data, Metric::Cosine, defaults());
-    let random = recall(
-        &index,
-        &data,
-        &queries,
-        10,
-        DEFAULT_EF_SEARCH as usize,
-        &HashSet::new(),
-    );
-    println!(
-        "recall@10, 10k x 128, cosine, default params: clustered {clustered:.4}, uniform {random:.4}"
-    );
+    let random = recall(&index, &data, &queries, 10, DEFAULT_EF_SEARCH as usize, &HashSet::new());
+    println!("recall@10, 10k x 128, cosine, default params: clustered {clustered:.4}, uniform {random:.4}");
     assert!(clustered >= 0.95, "clustered recall@10 {clustered}");
     // Uniform 128-d data has no structure to exploit: hnswlib 0.8 with the same parameters gets
     // about 0.64 on data of this shape; we measure about 0.62.
@@ -112,28 +85,15 @@ fn larger_ef_never_lowers_recall() {
     let gmm = GaussianMixture::standard(64, 31);
     let data = gmm.sample(5_000, 32);
     let queries = gmm.sample(200, 33);
-    let index = build(
-        &data,
-        Metric::Euclidean,
-        HnswParams {
-            m: 8,
-            ef_construction: 40,
-            ef_search: 10,
-        },
-    );
+    let index = build(&data, Metric::Euclidean, HnswParams { m: 8, ef_construction: 40, ef_search: 10 });
     let none = HashSet::new();
-    let recalls: Vec<f64> = [10, 20, 50, 100, 200]
-        .iter()
-        .map(|&ef| recall(&index, &data, &queries, 10, ef, &none))
-        .collect();
+    let recalls: Vec<f64> =
+        [10, 20, 50, 100, 200].iter().map(|&ef| recall(&index, &data, &queries, 10, ef, &none)).collect();
     println!("recall@10 for ef 10/20/50/100/200: {recalls:?}");
     for w in recalls.windows(2) {
         assert!(w[1] >= w[0] - 0.002, "recall fell: {recalls:?}");
     }
-    assert!(
-        recalls[4] > recalls[0],
-        "no gain from ef 10 to 200: {recalls:?}"
-    );
+    assert!(recalls[4] > recalls[0], "no gain from ef 10 to 200: {recalls:?}");
 }
 
 #[test]
@@ -152,10 +112,7 @@ fn exact_search_matches_brute_force_for_every_metric() {
             assert_eq!(ids(&hits), truth, "{metric:?}");
             for &(slot, score) in &hits {
                 let want = exact_score(metric, q, &data[slot as usize]);
-                assert!(
-                    (f64::from(score) - want).abs() < 1e-4 * (1.0 + want.abs()),
-                    "{metric:?}: {score} vs {want}"
-                );
+                assert!((f64::from(score) - want).abs() < 1e-4 * (1.0 + want.abs()), "{metric:?}: {score} vs {want}");
             }
         }
     }
@@ -164,15 +121,8 @@ fn exact_search_matches_brute_force_for_every_metric() {
 #[test]
 fn cosine_ignores_magnitude() {
     let data = uniform(500, 16, 51);
-    let scaled: Vec<Vec<f32>> = data
-        .iter()
-        .enumerate()
-        .map(|(i, v)| {
-            v.iter()
-                .map(|x| x * (0.01 + i as f32 % 7.0 * 10.0))
-                .collect()
-        })
-        .collect();
+    let scaled: Vec<Vec<f32>> =
+        data.iter().enumerate().map(|(i, v)| v.iter().map(|x| x * (0.01 + i as f32 % 7.0 * 10.0)).collect()).collect();
     let a = build(&data, Metric::Cosine, defaults());
     let b = build(&scaled, Metric::Cosine, defaults());
     for q in uniform(20, 16, 52) {
@@ -201,18 +151,12 @@ fn euclidean_and_dot_scores_are_exact() {
     index.add(&[3.0, 4.0, 0.0]);
     index.add(&[1.0, 2.0, 2.0]);
     index.link_pending(10);
-    assert_eq!(
-        index.search(&[0.0, 0.0, 0.0], 3, 10),
-        vec![(0, 0.0), (2, 3.0), (1, 5.0)]
-    );
+    assert_eq!(index.search(&[0.0, 0.0, 0.0], 3, 10), vec![(0, 0.0), (2, 3.0), (1, 5.0)]);
     let dot = VectorIndex::new(2, Metric::Dot, defaults());
     dot.add(&[1.0, 2.0]);
     dot.add(&[-3.0, 0.5]);
     dot.add(&[2.0, 1.0]); // same score as slot 0 for the query below: tie broken by lower slot
-    assert_eq!(
-        dot.search_exact(&[2.0, 2.0], 3),
-        vec![(0, 6.0), (2, 6.0), (1, -5.0)]
-    );
+    assert_eq!(dot.search_exact(&[2.0, 2.0], 3), vec![(0, 6.0), (2, 6.0), (1, -5.0)]);
 }
 
 #[test]
@@ -224,10 +168,7 @@ fn hnsw_scores_equal_exact_scores() {
             let hits = index.search(&q, 10, 200);
             assert_well_formed(&hits, metric);
             let exact = index.search_exact(&q, 10);
-            assert_eq!(
-                hits, exact,
-                "{metric:?}: ef=200 on 1k points should be exact"
-            );
+            assert_eq!(hits, exact, "{metric:?}: ef=200 on 1k points should be exact");
         }
     }
 }
@@ -257,26 +198,12 @@ fn removed_slots_are_never_returned_and_recall_holds() {
     assert_eq!(index.vector(1).as_deref(), Some(&data[1][..]));
 
     for q in &queries {
-        for hits in [
-            index.search(q, 10, 64),
-            index.search_exact(q, 10),
-            index.search(q, 500, 500),
-        ] {
-            assert!(
-                hits.iter().all(|h| !removed.contains(&h.0)),
-                "removed slot returned"
-            );
+        for hits in [index.search(q, 10, 64), index.search_exact(q, 10), index.search(q, 500, 500)] {
+            assert!(hits.iter().all(|h| !removed.contains(&h.0)), "removed slot returned");
             assert_well_formed(&hits, Metric::Cosine);
         }
     }
-    let r = recall(
-        &index,
-        &data,
-        &queries,
-        10,
-        DEFAULT_EF_SEARCH as usize,
-        &removed,
-    );
+    let r = recall(&index, &data, &queries, 10, DEFAULT_EF_SEARCH as usize, &removed);
     println!("recall@10 after removing 20% (entry point included): {r:.4}");
     assert!(r >= 0.95, "recall after deletes {r}");
 
@@ -305,23 +232,14 @@ fn removing_everything_and_the_first_node() {
     assert_eq!(ids(&index.search(&[0.0, 0.0], 5, 10)), vec![b]);
     assert_eq!(index.link_pending(10), 1);
     assert_eq!(ids(&index.search(&[0.0, 0.0], 5, 10)), vec![b]);
-    assert_eq!(
-        (index.slot_count(), index.live_count(), index.linked_count()),
-        (2, 1, 1)
-    );
+    assert_eq!((index.slot_count(), index.live_count(), index.linked_count()), (2, 1, 1));
     // A slot removed before it was linked is never linked.
     let c = index.add(&[2.0, 0.0]);
     index.remove(c);
     assert_eq!(index.link_pending(10), 0);
-    assert_eq!(
-        (index.slot_count(), index.live_count(), index.linked_count()),
-        (3, 1, 1)
-    );
+    assert_eq!((index.slot_count(), index.live_count(), index.linked_count()), (3, 1, 1));
     assert!(index.search(&[0.0, 0.0], 0, 10).is_empty());
-    assert!(
-        index.search(&[0.0], 5, 10).is_empty(),
-        "wrong dimension finds nothing"
-    );
+    assert!(index.search(&[0.0], 5, 10).is_empty(), "wrong dimension finds nothing");
 }
 
 #[test]
@@ -334,11 +252,7 @@ fn unlinked_vectors_are_found_exactly() {
     }
     assert_eq!(index.linked_count(), 0);
     for q in &queries {
-        assert_eq!(
-            index.search(q, 10, 16),
-            index.search_exact(q, 10),
-            "nothing linked: search is exact"
-        );
+        assert_eq!(index.search(q, 10, 16), index.search_exact(q, 10), "nothing linked: search is exact");
     }
     // Half linked: the graph part plus the exact scan of the rest.
     assert_eq!(index.link_pending(1_000), 1_000);
@@ -346,22 +260,11 @@ fn unlinked_vectors_are_found_exactly() {
     for (slot, v) in data.iter().enumerate() {
         let top = index.search(v, 1, 16);
         if slot >= 1_000 {
-            assert_eq!(
-                top,
-                vec![(slot as u32, 0.0)],
-                "unlinked slot {slot} must be found exactly"
-            );
+            assert_eq!(top, vec![(slot as u32, 0.0)], "unlinked slot {slot} must be found exactly");
         }
     }
-    let self_hits = data
-        .iter()
-        .enumerate()
-        .filter(|(s, v)| index.search(v, 1, 32)[0].0 == *s as u32)
-        .count();
-    assert!(
-        self_hits >= 1_990,
-        "only {self_hits} of 2000 vectors find themselves"
-    );
+    let self_hits = data.iter().enumerate().filter(|(s, v)| index.search(v, 1, 32)[0].0 == *s as u32).count();
+    assert!(self_hits >= 1_990, "only {self_hits} of 2000 vectors find themselves");
     let r = recall(&index, &data, &queries, 10, 64, &HashSet::new());
     assert!(r >= 0.95, "merged recall {r}");
     for q in &queries {
@@ -403,15 +306,10 @@ fn concurrent_add_link_search() {
             let (index, queries, adding_done) = (&index, &queries, &adding_done);
             s.spawn(move || {
                 let mut i = t;
-                while !adding_done.load(Ordering::Acquire)
-                    || index.linked_count() + 1 < index.live_count()
-                {
+                while !adding_done.load(Ordering::Acquire) || index.linked_count() + 1 < index.live_count() {
                     let hits = index.search(&queries[i % queries.len()], 10, 32);
                     assert_well_formed(&hits, Metric::Cosine);
-                    assert!(
-                        hits.iter()
-                            .all(|h| index.vector(h.0).is_some() || index.is_removed(h.0))
-                    );
+                    assert!(hits.iter().all(|h| index.vector(h.0).is_some() || index.is_removed(h.0)));
                     i += 2;
                 }
             });
@@ -432,12 +330,8 @@ fn round_trip(index: &VectorIndex) -> VectorIndex {
     let mut bytes = Vec::new();
     index.write_to(&mut bytes).expect("write");
     let mut reader = &bytes[..];
-    let loaded =
-        VectorIndex::read_from(&mut reader, index.dim, index.metric, index.params).expect("read");
-    assert!(
-        reader.is_empty(),
-        "read_from must consume exactly what write_to wrote"
-    );
+    let loaded = VectorIndex::read_from(&mut reader, index.dim, index.metric, index.params).expect("read");
+    assert!(reader.is_empty(), "read_from must consume exactly what write_to wrote");
     loaded
 }
 
@@ -455,11 +349,7 @@ fn serialisation_round_trip_gives_identical_results() {
     }
     let loaded = round_trip(&index);
     assert_eq!(
-        (
-            loaded.slot_count(),
-            loaded.live_count(),
-            loaded.linked_count()
-        ),
+        (loaded.slot_count(), loaded.live_count(), loaded.linked_count()),
         (index.slot_count(), index.live_count(), index.linked_count())
     );
     assert_eq!(*loaded.entry.read(), *index.entry.read());
@@ -471,10 +361,7 @@ fn serialisation_round_trip_gives_identical_results() {
         assert_eq!(loaded.search_exact(&q, 10), index.search_exact(&q, 10));
     }
     // The rest is linked after the load, and the result survives another round trip.
-    assert_eq!(
-        loaded.link_pending(10_000),
-        500 - (2_500..3_000).filter(|s| s % 7 == 0).count()
-    );
+    assert_eq!(loaded.link_pending(10_000), 500 - (2_500..3_000).filter(|s| s % 7 == 0).count());
     assert_eq!(loaded.linked_count(), loaded.live_count());
     let again = round_trip(&loaded);
     for q in gmm.sample(20, 104) {
@@ -511,8 +398,7 @@ fn serialisation_during_linking_loads_and_relinks() {
     assert!(snapshots.len() >= 2);
     let queries = uniform(20, 32, 113);
     for bytes in &snapshots {
-        let loaded = VectorIndex::read_from(&mut &bytes[..], 32, Metric::Euclidean, defaults())
-            .expect("read");
+        let loaded = VectorIndex::read_from(&mut &bytes[..], 32, Metric::Euclidean, defaults()).expect("read");
         while loaded.link_pending(500) > 0 {}
         assert_eq!(loaded.linked_count(), 4_000);
         assert!(recall(&loaded, &data, &queries, 10, 64, &HashSet::new()) >= 0.95);
@@ -522,15 +408,7 @@ fn serialisation_during_linking_loads_and_relinks() {
 #[test]
 fn corrupt_input_is_an_error_not_a_panic() {
     let data = uniform(40, 4, 121);
-    let index = VectorIndex::new(
-        4,
-        Metric::Cosine,
-        HnswParams {
-            m: 4,
-            ef_construction: 16,
-            ef_search: 16,
-        },
-    );
+    let index = VectorIndex::new(4, Metric::Cosine, HnswParams { m: 4, ef_construction: 16, ef_search: 16 });
     for v in &data {
         index.add(v);
     }
@@ -544,20 +422,14 @@ fn corrupt_input_is_an_error_not_a_panic() {
 
     for len in 0..bytes.len() {
         let result = VectorIndex::read_from(&mut &bytes[..len], 4, Metric::Cosine, params);
-        assert!(
-            matches!(result, Err(CoreError::Decode { .. })),
-            "truncated to {len} bytes"
-        );
+        assert!(matches!(result, Err(CoreError::Decode { .. })), "truncated to {len} bytes");
     }
     for pos in 0..bytes.len() {
         for bit in 0..8 {
             let mut flipped = bytes.clone();
             flipped[pos] ^= 1 << bit;
             let result = VectorIndex::read_from(&mut &flipped[..], 4, Metric::Cosine, params);
-            assert!(
-                matches!(result, Err(CoreError::Decode { .. })),
-                "bit {bit} of byte {pos} flipped"
-            );
+            assert!(matches!(result, Err(CoreError::Decode { .. })), "bit {bit} of byte {pos} flipped");
         }
     }
     // Mismatched collection settings.
@@ -579,8 +451,7 @@ fn hostile_counts_do_not_allocate() {
     header.extend_from_slice(&DEFAULT_M.to_le_bytes());
     header.extend_from_slice(&u32::MAX.to_le_bytes());
     header.extend_from_slice(&[LINKED; 16]);
-    let err = VectorIndex::read_from(&mut &header[..], 4, Metric::Cosine, defaults())
-        .expect_err("truncated");
+    let err = VectorIndex::read_from(&mut &header[..], 4, Metric::Cosine, defaults()).expect_err("truncated");
     assert!(err.to_string().contains("truncated"), "{err}");
 
     // A plausible index whose graph section announces an absurd length.
@@ -591,8 +462,7 @@ fn hostile_counts_do_not_allocate() {
     index.write_to(&mut bytes).expect("write");
     let graph_len_at = 4 + 4 + 4 + 1 + 4 + 4 + 1 + 16;
     bytes[graph_len_at..graph_len_at + 8].copy_from_slice(&u64::MAX.to_le_bytes());
-    let err = VectorIndex::read_from(&mut &bytes[..], 4, Metric::Cosine, defaults())
-        .expect_err("too long");
+    let err = VectorIndex::read_from(&mut &bytes[..], 4, Metric::Cosine, defaults()).expect_err("too long");
     assert!(err.to_string().contains("too long"), "{err}");
 }
 
@@ -609,21 +479,12 @@ fn concurrent_linking_leaves_no_node_unreachable() {
     link_all(&index);
     let mut in_degree = vec![0usize; data.len()];
     for slot in 0..data.len() as u32 {
-        let layers = index
-            .slots
-            .get(slot)
-            .and_then(|s| s.layers.get())
-            .expect("linked");
+        let layers = index.slots.get(slot).and_then(|s| s.layers.get()).expect("linked");
         for &n in layers[0].read().iter() {
             in_degree[n as usize] += 1;
         }
     }
     let entry = index.entry.read().expect("entry").slot;
-    let unreachable: Vec<usize> = (0..data.len())
-        .filter(|&s| in_degree[s] == 0 && s != entry as usize)
-        .collect();
-    assert!(
-        unreachable.len() <= 1,
-        "nodes nobody links to on layer 0: {unreachable:?}"
-    );
+    let unreachable: Vec<usize> = (0..data.len()).filter(|&s| in_degree[s] == 0 && s != entry as usize).collect();
+    assert!(unreachable.len() <= 1, "nodes nobody links to on layer 0: {unreachable:?}");
 }

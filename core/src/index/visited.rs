@@ -29,9 +29,7 @@ impl PartialOrd for Cand {
 }
 impl Ord for Cand {
     fn cmp(&self, other: &Self) -> Ordering {
-        self.key
-            .total_cmp(&other.key)
-            .then(self.slot.cmp(&other.slot))
+        self.key.total_cmp(&other.key).then(self.slot.cmp(&other.slot))
     }
 }
 
@@ -105,10 +103,7 @@ pub(crate) struct TopK {
 
 impl TopK {
     pub(crate) fn new(k: usize) -> Self {
-        Self {
-            k,
-            heap: BinaryHeap::with_capacity(k.min(4096) + 1),
-        }
+        Self { k, heap: BinaryHeap::with_capacity(k.min(4096) + 1) }
     }
 
     #[inline]

@@ -9,7 +9,7 @@
 
 use std::time::Duration;
 
-mod fsutil;
+pub(crate) mod fsutil;
 mod group_commit;
 pub mod log;
 mod record;
