@@ -23,6 +23,7 @@ pub fn app(state: AppState) -> Router {
         .merge(routes::search::router())
         .merge(routes::snapshots::router())
         .merge(routes::replication::router())
+        .merge(routes::admin::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))
@@ -32,15 +33,9 @@ pub fn app(state: AppState) -> Router {
 }
 
 async fn not_found(method: Method, uri: Uri) -> ApiError {
-    ApiError::new(
-        ErrorCode::NotFound,
-        format!("no route for {method} {}", uri.path()),
-    )
+    ApiError::new(ErrorCode::NotFound, format!("no route for {method} {}", uri.path()))
 }
 
 async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
-    ApiError::new(
-        ErrorCode::MethodNotAllowed,
-        format!("{} does not accept method {method}", uri.path()),
-    )
+    ApiError::new(ErrorCode::MethodNotAllowed, format!("{} does not accept method {method}", uri.path()))
 }

@@ -24,11 +24,7 @@ pub struct ApiError {
 impl ApiError {
     /// An error with `code` and `message`.
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self {
-            code,
-            message: message.into(),
-            master: None,
-        }
+        Self { code, message: message.into(), master: None }
     }
 
     /// A server-side fault (500).
@@ -51,6 +47,7 @@ impl From<CoreError> for ApiError {
             CoreError::Io { .. } => (ErrorCode::Internal, None),
             CoreError::Corruption { .. } => (ErrorCode::Internal, None),
             CoreError::SnapshotRejected { .. } => (ErrorCode::Internal, None),
+            CoreError::InconsistentLog { .. } => (ErrorCode::Internal, None),
             // Requests never carry encoded records: a decode failure is stored data gone bad.
             CoreError::Decode { .. } => (ErrorCode::Internal, None),
             // Log/replication internals: no REST request can cause them, so reaching a handler is a fault.
@@ -58,11 +55,7 @@ impl From<CoreError> for ApiError {
             CoreError::OffsetMismatch { .. } => (ErrorCode::Internal, None),
             CoreError::SnapshotChunkRejected { .. } => (ErrorCode::Internal, None),
         };
-        Self {
-            code,
-            message: err.to_string(),
-            master,
-        }
+        Self { code, message: err.to_string(), master }
     }
 }
 
@@ -72,17 +65,10 @@ struct ServerFault(String);
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let status = StatusCode::from_u16(self.code.http_status())
-            .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        let fault = status
-            .is_server_error()
-            .then(|| ServerFault(self.message.clone()));
+        let status = StatusCode::from_u16(self.code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let fault = status.is_server_error().then(|| ServerFault(self.message.clone()));
         let body = ErrorResponse {
-            error: ErrorDetail {
-                code: self.code.as_str().to_owned(),
-                message: self.message,
-                master: self.master,
-            },
+            error: ErrorDetail { code: self.code.as_str().to_owned(), message: self.message, master: self.master },
         };
         let mut response = (status, axum::Json(body)).into_response();
         if let Some(fault) = fault {
@@ -100,10 +86,7 @@ pub async fn log_server_errors(request: Request, next: Next) -> Response {
     let response = next.run(request).await;
     let status = response.status();
     if status.is_server_error() {
-        let cause = response
-            .extensions()
-            .get::<ServerFault>()
-            .map_or("(no detail)", |f| f.0.as_str());
+        let cause = response.extensions().get::<ServerFault>().map_or("(no detail)", |f| f.0.as_str());
         if status == StatusCode::INTERNAL_SERVER_ERROR {
             tracing::error!(%method, %uri, status = status.as_u16(), cause, "request failed on the server side");
         } else {
@@ -122,52 +105,20 @@ mod tests {
     fn every_variant() -> Vec<CoreError> {
         vec![
             CoreError::invalid("f", "bad"),
-            CoreError::DimensionMismatch {
-                collection: "c".into(),
-                field: "vector".into(),
-                expected: 3,
-                actual: 2,
-            },
-            CoreError::TooLarge {
-                field: "payload".into(),
-                actual: 10,
-                limit: 5,
-            },
+            CoreError::DimensionMismatch { collection: "c".into(), field: "vector".into(), expected: 3, actual: 2 },
+            CoreError::TooLarge { field: "payload".into(), actual: 10, limit: 5 },
             CoreError::CollectionNotFound { name: "c".into() },
             CoreError::CollectionExists { name: "c".into() },
-            CoreError::PointNotFound {
-                collection: "c".into(),
-                id: "p".into(),
-            },
-            CoreError::ReadOnlyReplica {
-                master: Some("10.0.0.1:15002".into()),
-            },
-            CoreError::Unavailable {
-                reason: "shutting down".into(),
-            },
+            CoreError::PointNotFound { collection: "c".into(), id: "p".into() },
+            CoreError::ReadOnlyReplica { master: Some("10.0.0.1:15002".into()) },
+            CoreError::Unavailable { reason: "shutting down".into() },
             CoreError::io("/d/x", std::io::Error::other("disk")),
-            CoreError::Corruption {
-                path: PathBuf::from("/d/log/1.seg"),
-                offset: 7,
-                detail: "crc".into(),
-            },
-            CoreError::SnapshotRejected {
-                path: PathBuf::from("/d/s.snap"),
-                reason: "digest".into(),
-            },
+            CoreError::Corruption { path: PathBuf::from("/d/log/1.seg"), offset: 7, detail: "crc".into() },
+            CoreError::SnapshotRejected { path: PathBuf::from("/d/s.snap"), reason: "digest".into() },
             CoreError::decode("tag"),
-            CoreError::OffsetCompacted {
-                requested: 1,
-                first: 5,
-            },
-            CoreError::OffsetMismatch {
-                expected: 2,
-                actual: 3,
-            },
-            CoreError::SnapshotChunkRejected {
-                index: 0,
-                reason: "crc".into(),
-            },
+            CoreError::OffsetCompacted { requested: 1, first: 5 },
+            CoreError::OffsetMismatch { expected: 2, actual: 3 },
+            CoreError::SnapshotChunkRejected { index: 0, reason: "crc".into() },
         ]
     }
 
@@ -179,6 +130,7 @@ mod tests {
                 CoreError::Io { .. }
                     | CoreError::Corruption { .. }
                     | CoreError::SnapshotRejected { .. }
+                    | CoreError::InconsistentLog { .. }
                     | CoreError::Decode { .. }
                     | CoreError::OffsetCompacted { .. }
                     | CoreError::OffsetMismatch { .. }
@@ -199,9 +151,7 @@ mod tests {
 
     #[test]
     fn read_only_replica_names_the_master() {
-        let api = ApiError::from(CoreError::ReadOnlyReplica {
-            master: Some("10.0.0.1:15002".into()),
-        });
+        let api = ApiError::from(CoreError::ReadOnlyReplica { master: Some("10.0.0.1:15002".into()) });
         assert_eq!(api.code, ErrorCode::ReadOnlyReplica);
         assert_eq!(api.master.as_deref(), Some("10.0.0.1:15002"));
         assert!(api.message.contains("10.0.0.1:15002"));

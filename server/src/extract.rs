@@ -29,16 +29,10 @@ impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
             if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
                 ApiError::new(
                     ErrorCode::PayloadTooLarge,
-                    format!(
-                        "request body exceeds the limit of {} bytes (http.max_body_bytes)",
-                        state.max_body_bytes
-                    ),
+                    format!("request body exceeds the limit of {} bytes (http.max_body_bytes)", state.max_body_bytes),
                 )
             } else {
-                ApiError::new(
-                    ErrorCode::MalformedJson,
-                    format!("cannot read the request body: {rejection}"),
-                )
+                ApiError::new(ErrorCode::MalformedJson, format!("cannot read the request body: {rejection}"))
             }
         })?;
         parse_json(&bytes).map(ApiJson)
@@ -58,19 +52,9 @@ fn check_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
     let Ok(text) = value.to_str() else {
         return Err(unsupported("a Content-Type that is not ASCII"));
     };
-    let essence = text
-        .split(';')
-        .next()
-        .unwrap_or_default()
-        .trim()
-        .to_ascii_lowercase();
-    let is_json = essence == "application/json"
-        || (essence.starts_with("application/") && essence.ends_with("+json"));
-    if is_json {
-        Ok(())
-    } else {
-        Err(unsupported(&format!("{text:?}")))
-    }
+    let essence = text.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+    let is_json = essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"));
+    if is_json { Ok(()) } else { Err(unsupported(&format!("{text:?}"))) }
 }
 
 /// Parses `bytes` as one JSON value of type `T` (trailing characters are an error).
@@ -79,10 +63,7 @@ fn check_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
 /// so a top-level array is refused here.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     if bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
-        return Err(ApiError::new(
-            ErrorCode::MalformedJson,
-            "request body: invalid type: array, expected an object",
-        ));
+        return Err(ApiError::new(ErrorCode::MalformedJson, "request body: invalid type: array, expected an object"));
     }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {
@@ -102,9 +83,7 @@ fn json_error(path: &str, err: serde_json::Error) -> ApiError {
             let target = if path == "." { "request body" } else { path };
             format!("{target}: {}", readable(message))
         }
-        serde_json::error::Category::Syntax
-        | serde_json::error::Category::Eof
-        | serde_json::error::Category::Io => {
+        serde_json::error::Category::Syntax | serde_json::error::Category::Eof | serde_json::error::Category::Io => {
             format!("request body is not valid JSON: {message}{location}")
         }
     };
@@ -140,9 +119,7 @@ fn readable(message: &str) -> String {
     // "expected struct CreateCollectionRequest" -> "expected an object".
     if let Some(at) = out.find("expected struct ") {
         let rest = &out[at + "expected struct ".len()..];
-        let ident_len = rest
-            .find(|c: char| !(c.is_alphanumeric() || c == '_'))
-            .unwrap_or(rest.len());
+        let ident_len = rest.find(|c: char| !(c.is_alphanumeric() || c == '_')).unwrap_or(rest.len());
         out = format!("{}expected an object{}", &out[..at], &rest[ident_len..]);
     }
     out
@@ -162,14 +139,10 @@ where
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
         match Path::<T>::from_request_parts(parts, state).await {
             Ok(Path(value)) => Ok(ApiPath(value)),
-            Err(PathRejection::FailedToDeserializePathParams(e)) => Err(ApiError::new(
-                ErrorCode::InvalidArgument,
-                format!("invalid path parameter: {}", e.body_text()),
-            )),
-            Err(other) => Err(ApiError::internal(format!(
-                "route parameters unavailable: {}",
-                other.body_text()
-            ))),
+            Err(PathRejection::FailedToDeserializePathParams(e)) => {
+                Err(ApiError::new(ErrorCode::InvalidArgument, format!("invalid path parameter: {}", e.body_text())))
+            }
+            Err(other) => Err(ApiError::internal(format!("route parameters unavailable: {}", other.body_text()))),
         }
     }
 }
@@ -189,52 +162,33 @@ mod tests {
     #[test]
     fn messages_name_the_path_and_json_types() {
         let m = message::<CreateCollectionRequest>(r#"{"name":"a","dimension":-3}"#);
-        assert_eq!(
-            m,
-            "dimension: invalid value: integer `-3`, expected an integer from 0 to 4294967295"
-        );
+        assert_eq!(m, "dimension: invalid value: integer `-3`, expected an integer from 0 to 4294967295");
         let m = message::<CreateCollectionRequest>(r#"{"name":"a","dimension":5000000000}"#);
         assert!(m.starts_with("dimension: ") && !m.contains("u32"), "{m}");
         let m = message::<CreateCollectionRequest>(r#"{"name":"a","dimension":1.5}"#);
-        assert!(
-            m.starts_with("dimension: invalid type: number `1.5`") && !m.contains("u32"),
-            "{m}"
-        );
+        assert!(m.starts_with("dimension: invalid type: number `1.5`") && !m.contains("u32"), "{m}");
         let m = message::<CreateCollectionRequest>(r#"{"dimension":3}"#);
         assert_eq!(m, "request body: missing field `name`");
         let m = message::<CreateCollectionRequest>(r#"[1,2]"#);
         assert_eq!(m, "request body: invalid type: array, expected an object");
         let m = message::<UpsertRequest>(r#"{"vectors":[{"id":"a","vector":[1,"x"]}]}"#);
-        assert_eq!(
-            m,
-            r#"vectors[0].vector[1]: invalid type: string "x", expected a number"#
-        );
+        assert_eq!(m, r#"vectors[0].vector[1]: invalid type: string "x", expected a number"#);
         let m = message::<UpsertRequest>(r#"{"vectors":[{"id":"a","vector":[1],"payload":[1]}]}"#);
-        assert_eq!(
-            m,
-            "vectors[0].payload: invalid type: array, expected an object"
-        );
+        assert_eq!(m, "vectors[0].payload: invalid type: array, expected an object");
         let m = message::<SearchRequest>(r#"{"vector":[1],"limit":"ten"}"#);
         assert!(m.starts_with("limit: invalid type: string \"ten\""), "{m}");
-        let m =
-            message::<CreateCollectionRequest>(r#"{"name":"a","dimension":3,"metric":"hamming"}"#);
+        let m = message::<CreateCollectionRequest>(r#"{"name":"a","dimension":3,"metric":"hamming"}"#);
         assert!(m.starts_with("metric: unknown variant `hamming`"), "{m}");
     }
 
     #[test]
     fn syntax_errors_say_where() {
         let m = message::<CreateCollectionRequest>(r#"{"name":"a","#);
-        assert!(
-            m.starts_with("request body is not valid JSON: ") && m.contains("line 1 column"),
-            "{m}"
-        );
+        assert!(m.starts_with("request body is not valid JSON: ") && m.contains("line 1 column"), "{m}");
         let m = message::<CreateCollectionRequest>(r#"{"name":"a","dimension":NaN}"#);
         assert!(m.starts_with("request body is not valid JSON"), "{m}");
         let m = message::<CreateCollectionRequest>(r#"{"name":"a","dimension":3} x"#);
-        assert!(
-            m.starts_with("request body is not valid JSON: trailing characters"),
-            "{m}"
-        );
+        assert!(m.starts_with("request body is not valid JSON: trailing characters"), "{m}");
         let m = message::<CreateCollectionRequest>("");
         assert!(m.starts_with("request body is not valid JSON: EOF"), "{m}");
     }
@@ -249,12 +203,8 @@ mod tests {
     fn content_types() {
         let mut h = HeaderMap::new();
         assert!(check_content_type(&h).is_err());
-        for ok in [
-            "application/json",
-            "application/json; charset=utf-8",
-            "Application/JSON",
-            "application/vnd.x+json",
-        ] {
+        for ok in ["application/json", "application/json; charset=utf-8", "Application/JSON", "application/vnd.x+json"]
+        {
             h.insert(header::CONTENT_TYPE, ok.parse().expect("header"));
             assert!(check_content_type(&h).is_ok(), "{ok}");
         }

@@ -21,8 +21,7 @@ fn main() -> ExitCode {
 }
 
 fn serve_command(args: &ServeArgs) -> ExitCode {
-    let loaded = config::env_vars()
-        .and_then(|env| Config::load(args.config.as_deref(), env, &args.overrides()));
+    let loaded = config::env_vars().and_then(|env| Config::load(args.config.as_deref(), env, &args.overrides()));
     let config = match loaded {
         Ok(config) => config,
         Err(e) => {
@@ -34,10 +33,7 @@ fn serve_command(args: &ServeArgs) -> ExitCode {
         eprintln!("vectorizer: {e}");
         return ExitCode::from(2);
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("vectorizer: cannot start the async runtime: {e}");

@@ -27,15 +27,9 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
     #[error("cannot open the data directory {}: {source}", data_dir.display())]
-    Open {
-        data_dir: PathBuf,
-        source: CoreError,
-    },
+    Open { data_dir: PathBuf, source: CoreError },
     #[error("cannot listen on {addr} (http.addr): {source}")]
-    Bind {
-        addr: SocketAddr,
-        source: std::io::Error,
-    },
+    Bind { addr: SocketAddr, source: std::io::Error },
     #[error("cannot install the SIGTERM/SIGINT handlers: {0}")]
     Signals(std::io::Error),
     #[error("cannot write the ready line to stdout: {0}")]
@@ -55,10 +49,7 @@ pub async fn run(config: Config) -> Result<(), ServeError> {
     tracing::info!(data_dir = %data_dir.display(), fsync = %config.storage.fsync, "opening the data directory");
     let engine = tokio::task::spawn_blocking(move || Engine::open(engine_config))
         .await?
-        .map_err(|source| ServeError::Open {
-            data_dir: data_dir.clone(),
-            source,
-        })?;
+        .map_err(|source| ServeError::Open { data_dir: data_dir.clone(), source })?;
 
     let served = serve_until_signal(&config, Arc::clone(&engine), &data_dir).await;
     let engine_for_shutdown = Arc::clone(&engine);
@@ -75,12 +66,8 @@ async fn serve_until_signal(
     data_dir: &std::path::Path,
 ) -> Result<(), ServeError> {
     let addr = config.http.addr.0;
-    let listener = TcpListener::bind(addr)
-        .await
-        .map_err(|source| ServeError::Bind { addr, source })?;
-    let local = listener
-        .local_addr()
-        .map_err(|source| ServeError::Bind { addr, source })?;
+    let listener = TcpListener::bind(addr).await.map_err(|source| ServeError::Bind { addr, source })?;
+    let local = listener.local_addr().map_err(|source| ServeError::Bind { addr, source })?;
     let signals = Signals::install()?;
 
     let shown_dir = std::fs::canonicalize(data_dir).unwrap_or_else(|_| data_dir.to_owned());
@@ -89,18 +76,13 @@ async fn serve_until_signal(
 
     let stopping = Arc::new(Notify::new());
     let stopping_signal = Arc::clone(&stopping);
-    let server = axum::serve(
-        listener,
-        app(AppState::new(engine, config.http.max_body_bytes)),
-    )
-    .with_graceful_shutdown(async move {
-        let name = signals.wait().await;
-        tracing::info!(
-            signal = name,
-            "shutting down: no new connections, finishing in-flight requests"
-        );
-        stopping_signal.notify_one();
-    });
+    let server = axum::serve(listener, app(AppState::new(engine, config.http.max_body_bytes))).with_graceful_shutdown(
+        async move {
+            let name = signals.wait().await;
+            tracing::info!(signal = name, "shutting down: no new connections, finishing in-flight requests");
+            stopping_signal.notify_one();
+        },
+    );
     tokio::select! {
         result = server.into_future() => result.map_err(ServeError::Serve),
         () = async { stopping.notified().await; tokio::time::sleep(SHUTDOWN_GRACE).await } => {
@@ -117,9 +99,7 @@ fn print_ready_line(http_addr: SocketAddr, data_dir: &std::path::Path) -> Result
         "data_dir": data_dir.display().to_string(),
     });
     let mut out = std::io::stdout().lock();
-    writeln!(out, "{line}")
-        .and_then(|()| out.flush())
-        .map_err(ServeError::Stdout)
+    writeln!(out, "{line}").and_then(|()| out.flush()).map_err(ServeError::Stdout)
 }
 
 /// SIGTERM and SIGINT, installed before the ready line so an early signal is never missed.

@@ -22,10 +22,7 @@ pub struct AppState {
 impl AppState {
     /// State over an opened engine.
     pub fn new(engine: Arc<Engine>, max_body_bytes: usize) -> Self {
-        Self {
-            engine,
-            max_body_bytes,
-        }
+        Self { engine, max_body_bytes }
     }
 
     /// Runs `f` with the engine on the blocking thread pool.
@@ -37,12 +34,10 @@ impl AppState {
         let engine = Arc::clone(&self.engine);
         match tokio::task::spawn_blocking(move || f(&engine)).await {
             Ok(result) => result.map_err(ApiError::from),
-            Err(join) if join.is_panic() => Err(ApiError::internal(
-                "the request handler panicked (see the server log)",
-            )),
-            Err(join) => Err(ApiError::internal(format!(
-                "the request handler was cancelled: {join}"
-            ))),
+            Err(join) if join.is_panic() => {
+                Err(ApiError::internal("the request handler panicked (see the server log)"))
+            }
+            Err(join) => Err(ApiError::internal(format!("the request handler was cancelled: {join}"))),
         }
     }
 }

@@ -28,8 +28,7 @@ fn locate() -> Result<PathBuf, String> {
             Err(format!("{BIN_ENV}={} does not name a file", path.display()))
         };
     }
-    let exe =
-        std::env::current_exe().map_err(|e| format!("cannot locate the test executable: {e}"))?;
+    let exe = std::env::current_exe().map_err(|e| format!("cannot locate the test executable: {e}"))?;
     // Test executables live in target/<triple>/<profile>/deps/; binaries one level up.
     let mut tried = Vec::new();
     for dir in exe.ancestors().skip(1).take(3) {

@@ -39,11 +39,7 @@ impl Response {
     #[track_caller]
     pub fn json(&self) -> Value {
         serde_json::from_slice(&self.body).unwrap_or_else(|e| {
-            panic!(
-                "answer {} is not JSON ({e}): {}",
-                self.status,
-                String::from_utf8_lossy(&self.body)
-            )
+            panic!("answer {} is not JSON ({e}): {}", self.status, String::from_utf8_lossy(&self.body))
         })
     }
 
@@ -75,10 +71,7 @@ impl Response {
     /// The value of header `name` (case-insensitive).
     pub fn header(&self, name: &str) -> Option<&str> {
         let name = name.to_ascii_lowercase();
-        self.headers
-            .iter()
-            .find(|(k, _)| *k == name)
-            .map(|(_, v)| v.as_str())
+        self.headers.iter().find(|(k, _)| *k == name).map(|(_, v)| v.as_str())
     }
 
     /// The body as text (lossy), for messages.
@@ -90,10 +83,7 @@ impl Response {
 impl Http {
     /// A client for `addr` with [`DEFAULT_TIMEOUT`].
     pub fn new(addr: SocketAddr) -> Self {
-        Self {
-            addr,
-            timeout: DEFAULT_TIMEOUT,
-        }
+        Self { addr, timeout: DEFAULT_TIMEOUT }
     }
 
     /// The same client with another timeout.
@@ -124,32 +114,16 @@ impl Http {
 
     /// `POST path` with a JSON body.
     pub fn post_json(&self, path: &str, body: &Value) -> io::Result<Response> {
-        self.request(
-            "POST",
-            path,
-            Some("application/json"),
-            body.to_string().as_bytes(),
-        )
+        self.request("POST", path, Some("application/json"), body.to_string().as_bytes())
     }
 
     /// `PUT path` with a JSON body.
     pub fn put_json(&self, path: &str, body: &Value) -> io::Result<Response> {
-        self.request(
-            "PUT",
-            path,
-            Some("application/json"),
-            body.to_string().as_bytes(),
-        )
+        self.request("PUT", path, Some("application/json"), body.to_string().as_bytes())
     }
 
     /// Any request with raw body bytes and an optional `Content-Type`.
-    pub fn request(
-        &self,
-        method: &str,
-        path: &str,
-        content_type: Option<&str>,
-        body: &[u8],
-    ) -> io::Result<Response> {
+    pub fn request(&self, method: &str, path: &str, content_type: Option<&str>, body: &[u8]) -> io::Result<Response> {
         let mut stream = TcpStream::connect_timeout(&self.addr, self.timeout)?;
         stream.set_read_timeout(Some(self.timeout))?;
         stream.set_write_timeout(Some(self.timeout))?;
@@ -167,13 +141,9 @@ impl Http {
         stream.write_all(body)?;
         stream.flush()?;
         let mut raw = Vec::new();
-        stream
-            .take(MAX_RESPONSE_BYTES as u64 + 1)
-            .read_to_end(&mut raw)?;
+        stream.take(MAX_RESPONSE_BYTES as u64 + 1).read_to_end(&mut raw)?;
         if raw.len() > MAX_RESPONSE_BYTES {
-            return Err(invalid(format!(
-                "answer larger than {MAX_RESPONSE_BYTES} bytes"
-            )));
+            return Err(invalid(format!("answer larger than {MAX_RESPONSE_BYTES} bytes")));
         }
         parse_response(&raw)
     }
@@ -187,14 +157,8 @@ fn parse_response(raw: &[u8]) -> io::Result<Response> {
     let split = raw
         .windows(4)
         .position(|w| w == b"\r\n\r\n")
-        .ok_or_else(|| {
-            io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                "answer ended inside the headers",
-            )
-        })?;
-    let head = std::str::from_utf8(&raw[..split])
-        .map_err(|e| invalid(format!("non-UTF-8 headers: {e}")))?;
+        .ok_or_else(|| io::Error::new(io::ErrorKind::UnexpectedEof, "answer ended inside the headers"))?;
+    let head = std::str::from_utf8(&raw[..split]).map_err(|e| invalid(format!("non-UTF-8 headers: {e}")))?;
     let rest = &raw[split + 4..];
     let mut lines = head.split("\r\n");
     let status_line = lines.next().unwrap_or_default();
@@ -205,23 +169,14 @@ fn parse_response(raw: &[u8]) -> io::Result<Response> {
         .ok_or_else(|| invalid(format!("bad status line {status_line:?}")))?;
     let mut headers = Vec::new();
     for line in lines {
-        let (k, v) = line
-            .split_once(':')
-            .ok_or_else(|| invalid(format!("bad header line {line:?}")))?;
+        let (k, v) = line.split_once(':').ok_or_else(|| invalid(format!("bad header line {line:?}")))?;
         headers.push((k.trim().to_ascii_lowercase(), v.trim().to_owned()));
     }
-    let find = |name: &str| {
-        headers
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    };
+    let find = |name: &str| headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
     let body = if find("transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked")) {
         decode_chunked(rest)?
     } else if let Some(len) = find("content-length") {
-        let len: usize = len
-            .parse()
-            .map_err(|_| invalid(format!("bad content-length {len:?}")))?;
+        let len: usize = len.parse().map_err(|_| invalid(format!("bad content-length {len:?}")))?;
         if rest.len() < len {
             return Err(io::Error::new(
                 io::ErrorKind::UnexpectedEof,
@@ -232,11 +187,7 @@ fn parse_response(raw: &[u8]) -> io::Result<Response> {
     } else {
         rest.to_vec()
     };
-    Ok(Response {
-        status,
-        headers,
-        body,
-    })
+    Ok(Response { status, headers, body })
 }
 
 fn decode_chunked(mut data: &[u8]) -> io::Result<Vec<u8>> {
@@ -244,11 +195,10 @@ fn decode_chunked(mut data: &[u8]) -> io::Result<Vec<u8>> {
     let mut body = Vec::new();
     loop {
         let line_end = data.windows(2).position(|w| w == b"\r\n").ok_or_else(eof)?;
-        let size_text =
-            std::str::from_utf8(&data[..line_end]).map_err(|_| invalid("bad chunk size".into()))?;
+        let size_text = std::str::from_utf8(&data[..line_end]).map_err(|_| invalid("bad chunk size".into()))?;
         let size_text = size_text.split(';').next().unwrap_or_default().trim();
-        let size = usize::from_str_radix(size_text, 16)
-            .map_err(|_| invalid(format!("bad chunk size {size_text:?}")))?;
+        let size =
+            usize::from_str_radix(size_text, 16).map_err(|_| invalid(format!("bad chunk size {size_text:?}")))?;
         data = &data[line_end + 2..];
         if size == 0 {
             return Ok(body);
@@ -267,27 +217,20 @@ mod tests {
 
     #[test]
     fn parses_plain_and_chunked_answers() {
-        let r = parse_response(b"HTTP/1.1 201 Created\r\nContent-Length: 2\r\nX-A: b\r\n\r\n{}")
-            .expect("plain");
-        assert_eq!(
-            (r.status, r.body.as_slice(), r.header("x-a")),
-            (201, &b"{}"[..], Some("b"))
-        );
-        let r = parse_response(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n")
-            .expect("chunked");
+        let r = parse_response(b"HTTP/1.1 201 Created\r\nContent-Length: 2\r\nX-A: b\r\n\r\n{}").expect("plain");
+        assert_eq!((r.status, r.body.as_slice(), r.header("x-a")), (201, &b"{}"[..], Some("b")));
+        let r =
+            parse_response(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n")
+                .expect("chunked");
         assert_eq!(r.body, b"abcde");
     }
 
     #[test]
     fn truncated_answers_are_errors() {
-        let e =
-            parse_response(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc").expect_err("short");
+        let e = parse_response(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc").expect_err("short");
         assert_eq!(e.kind(), io::ErrorKind::UnexpectedEof);
         let e = parse_response(b"HTTP/1.1 200 OK\r\nContent-Le").expect_err("in headers");
         assert_eq!(e.kind(), io::ErrorKind::UnexpectedEof);
-        assert!(
-            parse_response(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nab")
-                .is_err()
-        );
+        assert!(parse_response(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nab").is_err());
     }
 }

@@ -112,10 +112,7 @@ impl Node {
 
     /// Starts a node on a fresh data directory.
     pub fn try_start(opts: NodeOptions) -> Result<Node, StartFailure> {
-        let root = tempfile::Builder::new()
-            .prefix("vectorizer-node-")
-            .tempdir()
-            .map_err(StartFailure::Spawn)?;
+        let root = tempfile::Builder::new().prefix("vectorizer-node-").tempdir().map_err(StartFailure::Spawn)?;
         let data_dir = root.path().join("data");
         let stderr_path = root.path().join("stderr.log");
         let mut node = Node {
@@ -143,10 +140,7 @@ impl Node {
     pub fn try_restart(&mut self) -> Result<(), StartFailure> {
         if self.is_running() {
             let status = self.terminate();
-            assert!(
-                status.success(),
-                "node exited with {status} on SIGTERM before restart"
-            );
+            assert!(status.success(), "node exited with {status} on SIGTERM before restart");
         }
         self.spawn()
     }
@@ -155,15 +149,10 @@ impl Node {
     /// node's address (replicas, proxies) reach it again. Panics if it does not become ready.
     #[track_caller]
     pub fn restart_on_same_port(&mut self) {
-        let previous = self
-            .last_addr
-            .unwrap_or_else(|| panic!("the node never started"));
+        let previous = self.last_addr.unwrap_or_else(|| panic!("the node never started"));
         if self.is_running() {
             let status = self.terminate();
-            assert!(
-                status.success(),
-                "node exited with {status} on SIGTERM before restart"
-            );
+            assert!(status.success(), "node exited with {status} on SIGTERM before restart");
         }
         let configured = std::mem::replace(&mut self.opts.http_addr, previous.to_string());
         let result = self.spawn();
@@ -173,11 +162,8 @@ impl Node {
 
     fn spawn(&mut self) -> Result<(), StartFailure> {
         self.starts += 1;
-        let mut log = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.stderr_path)
-            .map_err(StartFailure::Spawn)?;
+        let mut log =
+            OpenOptions::new().create(true).append(true).open(&self.stderr_path).map_err(StartFailure::Spawn)?;
         writeln!(log, "===== start #{} =====", self.starts).map_err(StartFailure::Spawn)?;
         let mut cmd = Command::new(vectorizer_bin());
         cmd.arg("serve")
@@ -196,10 +182,7 @@ impl Node {
         }
         cmd.envs(self.opts.env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         let mut child = cmd.spawn().map_err(StartFailure::Spawn)?;
-        let stdout = child
-            .stdout
-            .take()
-            .ok_or_else(|| StartFailure::Spawn(std::io::Error::other("no stdout pipe")))?;
+        let stdout = child.stdout.take().ok_or_else(|| StartFailure::Spawn(std::io::Error::other("no stdout pipe")))?;
         let ready = spawn_stdout_reader(stdout);
         self.child = Some(child);
         self.http_addr = None;
@@ -212,35 +195,20 @@ impl Node {
                     let status = self.wait_exit(Duration::from_secs(10));
                     self.child = None;
                     return Err(match status {
-                        Some(status) => StartFailure::Exited {
-                            status,
-                            stderr: self.stderr(),
-                        },
-                        None => StartFailure::Timeout {
-                            waited: started.elapsed(),
-                            stderr: self.stderr(),
-                        },
+                        Some(status) => StartFailure::Exited { status, stderr: self.stderr() },
+                        None => StartFailure::Timeout { waited: started.elapsed(), stderr: self.stderr() },
                     });
                 }
-                Err(mpsc::RecvTimeoutError::Timeout)
-                    if started.elapsed() > self.opts.ready_timeout =>
-                {
+                Err(mpsc::RecvTimeoutError::Timeout) if started.elapsed() > self.opts.ready_timeout => {
                     self.kill9();
-                    return Err(StartFailure::Timeout {
-                        waited: started.elapsed(),
-                        stderr: self.stderr(),
-                    });
+                    return Err(StartFailure::Timeout { waited: started.elapsed(), stderr: self.stderr() });
                 }
                 Err(mpsc::RecvTimeoutError::Timeout) => {}
             }
         };
         let addr = serde_json::from_str::<serde_json::Value>(&line)
             .ok()
-            .and_then(|v| {
-                v["http_addr"]
-                    .as_str()
-                    .and_then(|a| a.parse::<SocketAddr>().ok())
-            });
+            .and_then(|v| v["http_addr"].as_str().and_then(|a| a.parse::<SocketAddr>().ok()));
         match addr {
             Some(addr) => {
                 self.http_addr = Some(addr);
@@ -249,10 +217,7 @@ impl Node {
             }
             None => {
                 self.kill9();
-                Err(StartFailure::BadReadyLine {
-                    line,
-                    stderr: self.stderr(),
-                })
+                Err(StartFailure::BadReadyLine { line, stderr: self.stderr() })
             }
         }
     }
@@ -260,8 +225,7 @@ impl Node {
     /// The HTTP address of the running process.
     #[track_caller]
     pub fn http_addr(&self) -> SocketAddr {
-        self.http_addr
-            .unwrap_or_else(|| panic!("node is not running"))
+        self.http_addr.unwrap_or_else(|| panic!("node is not running"))
     }
 
     /// A client for the running process.
@@ -277,8 +241,7 @@ impl Node {
 
     /// Everything the process (all its starts) wrote to stderr so far.
     pub fn stderr(&self) -> String {
-        std::fs::read_to_string(&self.stderr_path)
-            .unwrap_or_else(|e| format!("(cannot read stderr log: {e})"))
+        std::fs::read_to_string(&self.stderr_path).unwrap_or_else(|e| format!("(cannot read stderr log: {e})"))
     }
 
     /// True while the process has not exited.
@@ -307,18 +270,11 @@ impl Node {
     /// SIGTERM, then waits (up to 60 s) for the exit status. Panics if it does not exit.
     #[track_caller]
     pub fn terminate(&mut self) -> ExitStatus {
-        let pid = self
-            .pid()
-            .unwrap_or_else(|| panic!("terminate: node is not running"));
+        let pid = self.pid().unwrap_or_else(|| panic!("terminate: node is not running"));
         let pid = libc::pid_t::try_from(pid).unwrap_or_else(|_| panic!("pid {pid} out of range"));
         // SAFETY: kill(2) with a pid we spawned and still own (not yet reaped), and a valid signal.
         let rc = unsafe { libc::kill(pid, libc::SIGTERM) };
-        assert_eq!(
-            rc,
-            0,
-            "kill(SIGTERM) failed: {}",
-            std::io::Error::last_os_error()
-        );
+        assert_eq!(rc, 0, "kill(SIGTERM) failed: {}", std::io::Error::last_os_error());
         let status = self.wait_exit(Duration::from_secs(60));
         match status {
             Some(status) => {
@@ -328,10 +284,7 @@ impl Node {
             }
             None => {
                 self.kill9();
-                panic!(
-                    "node did not exit within 60 s of SIGTERM; stderr:\n{}",
-                    self.stderr()
-                );
+                panic!("node did not exit within 60 s of SIGTERM; stderr:\n{}", self.stderr());
             }
         }
     }
@@ -354,10 +307,7 @@ impl Node {
     pub fn wait_healthy(&self, timeout: Duration) {
         let http = self.http().with_timeout(Duration::from_secs(5));
         poll_until(timeout, "GET /health answers 200", || {
-            http.get("/health")
-                .ok()
-                .filter(|r| r.status == 200)
-                .map(|_| ())
+            http.get("/health").ok().filter(|r| r.status == 200).map(|_| ())
         });
     }
 }
@@ -388,10 +338,7 @@ impl Drop for Node {
                 let kept = root.keep();
                 eprintln!("--- node dir kept at {} ---", kept.display());
             }
-            eprintln!(
-                "--- node stderr (last 80 lines) ---\n{}\n---",
-                tail.join("\n")
-            );
+            eprintln!("--- node stderr (last 80 lines) ---\n{}\n---", tail.join("\n"));
         }
     }
 }
@@ -421,11 +368,7 @@ pub fn files_with_suffix(dir: &Path, suffix: &str) -> Vec<PathBuf> {
         .map(|rd| {
             rd.filter_map(Result::ok)
                 .map(|e| e.path())
-                .filter(|p| {
-                    p.file_name()
-                        .and_then(|n| n.to_str())
-                        .is_some_and(|n| n.ends_with(suffix))
-                })
+                .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.ends_with(suffix)))
                 .collect()
         })
         .unwrap_or_default();
@@ -435,8 +378,5 @@ pub fn files_with_suffix(dir: &Path, suffix: &str) -> Vec<PathBuf> {
 
 /// Size of the file at `path` (0 if missing).
 pub fn file_len(path: &Path) -> u64 {
-    File::open(path)
-        .and_then(|f| f.metadata())
-        .map(|m| m.len())
-        .unwrap_or(0)
+    File::open(path).and_then(|f| f.metadata()).map(|m| m.len()).unwrap_or(0)
 }

@@ -99,25 +99,18 @@ struct Shared {
 
 impl Shared {
     fn controls(&self) -> MutexGuard<'_, Controls> {
-        self.controls
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.controls.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     fn conns(&self) -> MutexGuard<'_, Vec<Conn>> {
-        self.conns
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.conns.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Blocks while stalled; false if the connection was closed meanwhile.
     fn wait_not_stalled(&self, conn: &ConnState) -> bool {
         let mut c = self.controls();
         while c.stalled && !c.stopping && !conn.is_closed() {
-            c = self
-                .changed
-                .wait(c)
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            c = self.changed.wait(c).unwrap_or_else(std::sync::PoisonError::into_inner);
         }
         !conn.is_closed() && !c.stopping
     }
@@ -135,16 +128,8 @@ impl Shared {
             if !c.stalled && now >= due {
                 return true;
             }
-            let wait = if c.stalled {
-                Duration::from_secs(3600)
-            } else {
-                due - now
-            };
-            c = self
-                .changed
-                .wait_timeout(c, wait)
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .0;
+            let wait = if c.stalled { Duration::from_secs(3600) } else { due - now };
+            c = self.changed.wait_timeout(c, wait).unwrap_or_else(std::sync::PoisonError::into_inner).0;
         }
     }
 }
@@ -174,11 +159,7 @@ impl Proxy {
         let acceptor = std::thread::Builder::new()
             .name(format!("proxy-accept-{addr}"))
             .spawn(move || accept_loop(&listener, &acceptor_shared))?;
-        Ok(Proxy {
-            addr,
-            shared,
-            acceptor: Some(acceptor),
-        })
+        Ok(Proxy { addr, shared, acceptor: Some(acceptor) })
     }
 
     /// The address clients connect to.
@@ -203,11 +184,7 @@ impl Proxy {
 
     /// Connections currently open.
     pub fn open_connections(&self) -> usize {
-        self.shared
-            .conns()
-            .iter()
-            .filter(|c| !c.state.is_closed())
-            .count()
+        self.shared.conns().iter().filter(|c| !c.state.is_closed()).count()
     }
 
     /// Holds every chunk travelling in `dir` for `delay` after it was read (applies to queued chunks too).
@@ -295,36 +272,16 @@ fn start_connection(client: TcpStream, shared: &Arc<Shared>) -> io::Result<()> {
         state: Arc::clone(&state),
     });
     shared.accepted.fetch_add(1, Ordering::SeqCst);
-    pump(
-        client.try_clone()?,
-        upstream.try_clone()?,
-        Direction::ClientToUpstream,
-        shared,
-        &state,
-    )?;
-    pump(
-        upstream,
-        client,
-        Direction::UpstreamToClient,
-        shared,
-        &state,
-    )?;
+    pump(client.try_clone()?, upstream.try_clone()?, Direction::ClientToUpstream, shared, &state)?;
+    pump(upstream, client, Direction::UpstreamToClient, shared, &state)?;
     Ok(())
 }
 
 /// Starts the reader and writer threads of one direction.
-fn pump(
-    from: TcpStream,
-    to: TcpStream,
-    dir: Direction,
-    shared: &Arc<Shared>,
-    conn: &Arc<ConnState>,
-) -> io::Result<()> {
+fn pump(from: TcpStream, to: TcpStream, dir: Direction, shared: &Arc<Shared>, conn: &Arc<ConnState>) -> io::Result<()> {
     let (tx, rx) = sync_channel::<(Instant, Vec<u8>)>(QUEUE_CHUNKS);
     let (s1, c1) = (Arc::clone(shared), Arc::clone(conn));
-    std::thread::Builder::new()
-        .name(format!("proxy-read-{dir:?}"))
-        .spawn(move || read_side(from, &tx, &s1, &c1))?;
+    std::thread::Builder::new().name(format!("proxy-read-{dir:?}")).spawn(move || read_side(from, &tx, &s1, &c1))?;
     let (s2, c2) = (Arc::clone(shared), Arc::clone(conn));
     std::thread::Builder::new()
         .name(format!("proxy-write-{dir:?}"))
@@ -332,12 +289,7 @@ fn pump(
     Ok(())
 }
 
-fn read_side(
-    mut from: TcpStream,
-    tx: &SyncSender<(Instant, Vec<u8>)>,
-    shared: &Shared,
-    conn: &ConnState,
-) {
+fn read_side(mut from: TcpStream, tx: &SyncSender<(Instant, Vec<u8>)>, shared: &Shared, conn: &ConnState) {
     let mut buf = vec![0u8; CHUNK_BYTES];
     loop {
         if !shared.wait_not_stalled(conn) {
@@ -354,13 +306,7 @@ fn read_side(
     }
 }
 
-fn write_side(
-    mut to: TcpStream,
-    rx: &Receiver<(Instant, Vec<u8>)>,
-    dir: Direction,
-    shared: &Shared,
-    conn: &ConnState,
-) {
+fn write_side(mut to: TcpStream, rx: &Receiver<(Instant, Vec<u8>)>, dir: Direction, shared: &Shared, conn: &ConnState) {
     for (received, chunk) in rx {
         if !shared.wait_due(dir, received, conn) {
             conn.direction_finished();

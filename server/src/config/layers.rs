@@ -23,22 +23,15 @@ pub struct Layers {
 impl Layers {
     /// Starts from the TOML file at `path`.
     pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::ReadFile {
-            path: path.to_owned(),
-            source,
-        })?;
-        let table: toml::Table = toml::from_str(&text).map_err(|e| ConfigError::Syntax {
-            path: path.to_owned(),
-            message: e.to_string(),
-        })?;
+        let text =
+            std::fs::read_to_string(path).map_err(|source| ConfigError::ReadFile { path: path.to_owned(), source })?;
+        let table: toml::Table =
+            toml::from_str(&text).map_err(|e| ConfigError::Syntax { path: path.to_owned(), message: e.to_string() })?;
         let mut origins = BTreeMap::new();
         for (section, value) in &table {
             if let Some(keys) = value.as_table() {
                 for key in keys.keys() {
-                    origins.insert(
-                        format!("{section}.{key}"),
-                        format!("config file {}", path.display()),
-                    );
+                    origins.insert(format!("{section}.{key}"), format!("config file {}", path.display()));
                 }
             }
         }
@@ -55,36 +48,21 @@ impl Layers {
                 continue;
             };
             let mut parts = rest.split("__");
-            let (Some(section), Some(key), None) = (parts.next(), parts.next(), parts.next())
-            else {
+            let (Some(section), Some(key), None) = (parts.next(), parts.next(), parts.next()) else {
                 return Err(ConfigError::EnvName { var: name });
             };
             if section.is_empty() || key.is_empty() {
                 return Err(ConfigError::EnvName { var: name });
             }
             let origin = format!("environment variable {name}");
-            self.set(
-                &section.to_ascii_lowercase(),
-                &key.to_ascii_lowercase(),
-                value,
-                origin,
-            )?;
+            self.set(&section.to_ascii_lowercase(), &key.to_ascii_lowercase(), value, origin)?;
         }
         Ok(())
     }
 
     /// Sets `section.key` to a string value coming from `origin`, replacing any earlier value.
-    pub fn set(
-        &mut self,
-        section: &str,
-        key: &str,
-        value: String,
-        origin: String,
-    ) -> Result<(), ConfigError> {
-        let entry = self
-            .table
-            .entry(section.to_owned())
-            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+    pub fn set(&mut self, section: &str, key: &str, value: String, origin: String) -> Result<(), ConfigError> {
+        let entry = self.table.entry(section.to_owned()).or_insert_with(|| toml::Value::Table(toml::Table::new()));
         let Some(keys) = entry.as_table_mut() else {
             return Err(ConfigError::Invalid {
                 key: section.to_owned(),

@@ -28,37 +28,24 @@ pub use values::{FsyncSetting, ListenAddr, LogFormat};
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read config file {}: {source}", path.display())]
-    ReadFile {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    ReadFile { path: PathBuf, source: std::io::Error },
 
     #[error("config file {} is not valid TOML: {message}", path.display())]
     Syntax { path: PathBuf, message: String },
 
-    #[error(
-        "{var}: configuration variables are named VECTORIZER__SECTION__KEY (e.g. VECTORIZER__STORAGE__FSYNC)"
-    )]
+    #[error("{var}: configuration variables are named VECTORIZER__SECTION__KEY (e.g. VECTORIZER__STORAGE__FSYNC)")]
     EnvName { var: String },
 
     /// A key is unknown or its value invalid; `origin` says which source set it.
     #[error("{key}: {message}{}", origin.as_deref().map(|o| format!(" (set by {o})")).unwrap_or_default())]
-    Invalid {
-        key: String,
-        message: String,
-        origin: Option<String>,
-    },
+    Invalid { key: String, message: String, origin: Option<String> },
 }
 
 /// The process's `VECTORIZER__*` environment variables (a non-UTF-8 value is an error naming it).
 pub fn env_vars() -> Result<Vec<(String, String)>, ConfigError> {
     let mut vars = Vec::new();
     for (name, value) in std::env::vars_os() {
-        let Some(name) = name
-            .to_str()
-            .filter(|n| n.starts_with(ENV_PREFIX))
-            .map(str::to_owned)
-        else {
+        let Some(name) = name.to_str().filter(|n| n.starts_with(ENV_PREFIX)).map(str::to_owned) else {
             continue;
         };
         match value.into_string() {
@@ -108,10 +95,7 @@ pub struct HttpConfig {
 
 impl Default for HttpConfig {
     fn default() -> Self {
-        Self {
-            addr: ListenAddr(([127, 0, 0, 1], 15002).into()),
-            max_body_bytes: 64 * 1024 * 1024,
-        }
+        Self { addr: ListenAddr(([127, 0, 0, 1], 15002).into()), max_body_bytes: 64 * 1024 * 1024 }
     }
 }
 
@@ -167,11 +151,7 @@ pub struct LimitsConfig {
 impl Default for LimitsConfig {
     fn default() -> Self {
         let l = Limits::default();
-        Self {
-            max_payload_bytes: l.max_payload_bytes,
-            max_batch: l.max_batch,
-            max_search_limit: l.max_search_limit,
-        }
+        Self { max_payload_bytes: l.max_payload_bytes, max_batch: l.max_batch, max_search_limit: l.max_search_limit }
     }
 }
 
@@ -186,9 +166,7 @@ pub struct IndexConfig {
 
 impl Default for IndexConfig {
     fn default() -> Self {
-        Self {
-            threads: EngineConfig::new("").index_threads,
-        }
+        Self { threads: EngineConfig::new("").index_threads }
     }
 }
 
@@ -204,10 +182,7 @@ pub struct LogConfig {
 
 impl Default for LogConfig {
     fn default() -> Self {
-        Self {
-            format: LogFormat::Text,
-            level: "info".into(),
-        }
+        Self { format: LogFormat::Text, level: "info".into() }
     }
 }
 
@@ -234,12 +209,7 @@ impl Config {
         ];
         for (section, key, flag, value) in flags {
             if let Some(value) = value {
-                layers.set(
-                    section,
-                    key,
-                    value.clone(),
-                    format!("command-line flag {flag}"),
-                )?;
+                layers.set(section, key, value.clone(), format!("command-line flag {flag}"))?;
             }
         }
         Self::from_layers(&layers)
@@ -247,23 +217,13 @@ impl Config {
 
     /// Types and validates merged layers.
     pub fn from_layers(layers: &Layers) -> Result<Self, ConfigError> {
-        let config: Config = serde_path_to_error::deserialize(toml::Value::Table(
-            layers.table().clone(),
-        ))
-        .map_err(|e| {
-            let key = e.path().to_string();
-            let origin = layers.origin(&key).map(str::to_owned);
-            let key = if key == "." {
-                "configuration".to_owned()
-            } else {
-                key
-            };
-            ConfigError::Invalid {
-                key,
-                message: e.into_inner().message().trim().to_owned(),
-                origin,
-            }
-        })?;
+        let config: Config =
+            serde_path_to_error::deserialize(toml::Value::Table(layers.table().clone())).map_err(|e| {
+                let key = e.path().to_string();
+                let origin = layers.origin(&key).map(str::to_owned);
+                let key = if key == "." { "configuration".to_owned() } else { key };
+                ConfigError::Invalid { key, message: e.into_inner().message().trim().to_owned(), origin }
+            })?;
         config.validate(layers)?;
         Ok(config)
     }
@@ -276,37 +236,17 @@ impl Config {
             origin: layers.origin(key).map(str::to_owned),
         };
         let at_least = |key: &str, value: u64, min: u64| {
-            if value < min {
-                Err(invalid(key, format!("must be at least {min}, got {value}")))
-            } else {
-                Ok(())
-            }
+            if value < min { Err(invalid(key, format!("must be at least {min}, got {value}"))) } else { Ok(()) }
         };
         at_least("http.max_body_bytes", self.http.max_body_bytes as u64, 1)?;
         if self.storage.data_dir.as_os_str().is_empty() {
             return Err(invalid("storage.data_dir", "must not be empty".into()));
         }
-        at_least(
-            "storage.segment_bytes",
-            self.storage.segment_bytes,
-            MIN_SEGMENT_BYTES,
-        )?;
-        at_least(
-            "storage.snapshots_to_keep",
-            self.storage.snapshots_to_keep as u64,
-            1,
-        )?;
-        at_least(
-            "limits.max_payload_bytes",
-            self.limits.max_payload_bytes as u64,
-            1,
-        )?;
+        at_least("storage.segment_bytes", self.storage.segment_bytes, MIN_SEGMENT_BYTES)?;
+        at_least("storage.snapshots_to_keep", self.storage.snapshots_to_keep as u64, 1)?;
+        at_least("limits.max_payload_bytes", self.limits.max_payload_bytes as u64, 1)?;
         at_least("limits.max_batch", self.limits.max_batch as u64, 1)?;
-        at_least(
-            "limits.max_search_limit",
-            self.limits.max_search_limit as u64,
-            1,
-        )?;
+        at_least("limits.max_search_limit", self.limits.max_search_limit as u64, 1)?;
         at_least("index.threads", self.index.threads as u64, 1)?;
         if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log.level) {
             return Err(invalid(
@@ -335,10 +275,7 @@ impl Config {
             snapshot_every_ops: s.snapshot_every_ops,
             snapshot_every_secs: s.snapshot_every_secs,
             snapshots_to_keep: s.snapshots_to_keep,
-            retention: Retention {
-                max_bytes: s.retention_bytes,
-                max_age: Duration::from_secs(s.retention_secs),
-            },
+            retention: Retention { max_bytes: s.retention_bytes, max_age: Duration::from_secs(s.retention_secs) },
             index_threads: self.index.threads,
         }
     }

@@ -17,8 +17,7 @@ pub struct FsyncSetting(pub FsyncPolicy);
 impl FsyncSetting {
     /// Parses the textual form; the error is the message shown after the key.
     pub fn parse(text: &str) -> Result<Self, String> {
-        let expected =
-            || format!(r#"expected "always", "os" or "every_ms:N" (N >= 1), got {text:?}"#);
+        let expected = || format!(r#"expected "always", "os" or "every_ms:N" (N >= 1), got {text:?}"#);
         match text {
             "always" => Ok(Self(FsyncPolicy::Always)),
             "os" => Ok(Self(FsyncPolicy::Os)),
@@ -83,19 +82,13 @@ pub struct ListenAddr(pub SocketAddr);
 impl ListenAddr {
     /// Parses `IP:PORT`, else resolves `HOST:PORT` and takes the first address.
     pub fn parse(text: &str) -> Result<Self, String> {
-        let expected = || {
-            format!(
-                "expected an address like \"127.0.0.1:15002\" (port 0 = any free port), got {text:?}"
-            )
-        };
+        let expected =
+            || format!("expected an address like \"127.0.0.1:15002\" (port 0 = any free port), got {text:?}");
         if let Ok(addr) = text.parse::<SocketAddr>() {
             return Ok(Self(addr));
         }
         // Only try name resolution for something shaped like host:port.
-        if !text
-            .rsplit_once(':')
-            .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok())
-        {
+        if !text.rsplit_once(':').is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok()) {
             return Err(expected());
         }
         match text.to_socket_addrs() {
@@ -130,11 +123,7 @@ pub fn u64<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
 /// Like [`u64`], for counts that index memory.
 pub fn usize<'de, D: Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
     let v = d.deserialize_any(U64Visitor)?;
-    usize::try_from(v).map_err(|_| {
-        de::Error::custom(format!(
-            "expected a non-negative integer, got {v} (too large)"
-        ))
-    })
+    usize::try_from(v).map_err(|_| de::Error::custom(format!("expected a non-negative integer, got {v} (too large)")))
 }
 
 struct TextVisitor;
@@ -175,19 +164,13 @@ impl Visitor<'_> for U64Visitor {
         u64::try_from(v).map_err(|_| E::custom(format!("expected a non-negative integer, got {v}")))
     }
     fn visit_f64<E: de::Error>(self, v: f64) -> Result<u64, E> {
-        Err(E::custom(format!(
-            "expected a non-negative integer, got {v}"
-        )))
+        Err(E::custom(format!("expected a non-negative integer, got {v}")))
     }
     fn visit_bool<E: de::Error>(self, v: bool) -> Result<u64, E> {
-        Err(E::custom(format!(
-            "expected a non-negative integer, got {v}"
-        )))
+        Err(E::custom(format!("expected a non-negative integer, got {v}")))
     }
     fn visit_str<E: de::Error>(self, v: &str) -> Result<u64, E> {
-        v.trim()
-            .parse::<u64>()
-            .map_err(|_| E::custom(format!("expected a non-negative integer, got {v:?}")))
+        v.trim().parse::<u64>().map_err(|_| E::custom(format!("expected a non-negative integer, got {v:?}")))
     }
 }
 
@@ -197,34 +180,14 @@ mod tests {
 
     #[test]
     fn fsync_forms() {
-        assert_eq!(
-            FsyncSetting::parse("always"),
-            Ok(FsyncSetting(FsyncPolicy::Always))
-        );
+        assert_eq!(FsyncSetting::parse("always"), Ok(FsyncSetting(FsyncPolicy::Always)));
         assert_eq!(FsyncSetting::parse("os"), Ok(FsyncSetting(FsyncPolicy::Os)));
-        assert_eq!(
-            FsyncSetting::parse("every_ms:25"),
-            Ok(FsyncSetting(FsyncPolicy::EveryMs(25)))
-        );
-        for bad in [
-            "sometimes",
-            "every_ms:",
-            "every_ms:0",
-            "every_ms:-3",
-            "every_ms:x",
-            "ALWAYS",
-        ] {
+        assert_eq!(FsyncSetting::parse("every_ms:25"), Ok(FsyncSetting(FsyncPolicy::EveryMs(25))));
+        for bad in ["sometimes", "every_ms:", "every_ms:0", "every_ms:-3", "every_ms:x", "ALWAYS"] {
             let err = FsyncSetting::parse(bad).expect_err(bad);
-            assert!(
-                err.contains(r#""always", "os" or "every_ms:N""#)
-                    && err.contains(&format!("{bad:?}")),
-                "{err}"
-            );
+            assert!(err.contains(r#""always", "os" or "every_ms:N""#) && err.contains(&format!("{bad:?}")), "{err}");
         }
-        assert_eq!(
-            FsyncSetting(FsyncPolicy::EveryMs(7)).to_string(),
-            "every_ms:7"
-        );
+        assert_eq!(FsyncSetting(FsyncPolicy::EveryMs(7)).to_string(), "every_ms:7");
     }
 
     #[test]

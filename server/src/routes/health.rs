@@ -12,8 +12,5 @@ pub fn router() -> Router<AppState> {
 }
 
 async fn health() -> Json<HealthResponse> {
-    Json(HealthResponse {
-        status: "ok".into(),
-        version: env!("CARGO_PKG_VERSION").into(),
-    })
+    Json(HealthResponse { status: "ok".into(), version: env!("CARGO_PKG_VERSION").into() })
 }

@@ -17,10 +17,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/v1/collections/{name}/vectors", put(upsert))
         .route("/api/v1/collections/{name}/vectors/{id}", get(get_point))
-        .route(
-            "/api/v1/collections/{name}/vectors/delete",
-            post(delete).get(get_point_named_delete),
-        )
+        .route("/api/v1/collections/{name}/vectors/delete", post(delete).get(get_point_named_delete))
 }
 
 async fn upsert(
@@ -28,30 +25,21 @@ async fn upsert(
     ApiPath(name): ApiPath<String>,
     ApiJson(req): ApiJson<UpsertRequest>,
 ) -> Result<Json<WriteResponse>, ApiError> {
-    state
-        .run(move |engine| engine.upsert(&name, req))
-        .await
-        .map(Json)
+    state.run(move |engine| engine.upsert(&name, req)).await.map(Json)
 }
 
 async fn get_point(
     State(state): State<AppState>,
     ApiPath((name, id)): ApiPath<(String, String)>,
 ) -> Result<Json<PointRecord>, ApiError> {
-    state
-        .run(move |engine| engine.get_point(&name, &id))
-        .await
-        .map(Json)
+    state.run(move |engine| engine.get_point(&name, &id)).await.map(Json)
 }
 
 async fn get_point_named_delete(
     State(state): State<AppState>,
     ApiPath(name): ApiPath<String>,
 ) -> Result<Json<PointRecord>, ApiError> {
-    state
-        .run(move |engine| engine.get_point(&name, "delete"))
-        .await
-        .map(Json)
+    state.run(move |engine| engine.get_point(&name, "delete")).await.map(Json)
 }
 
 async fn delete(
@@ -59,8 +47,5 @@ async fn delete(
     ApiPath(name): ApiPath<String>,
     ApiJson(req): ApiJson<DeletePointsRequest>,
 ) -> Result<Json<WriteResponse>, ApiError> {
-    state
-        .run(move |engine| engine.delete_points(&name, &req))
-        .await
-        .map(Json)
+    state.run(move |engine| engine.delete_points(&name, &req)).await.map(Json)
 }

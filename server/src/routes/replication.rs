@@ -22,29 +22,19 @@ pub fn router() -> Router<AppState> {
 }
 
 async fn status(State(state): State<AppState>) -> Result<Json<ReplicationStatus>, ApiError> {
-    state
-        .run(|engine| Ok(engine.replication_status()))
-        .await
-        .map(Json)
+    state.run(|engine| Ok(engine.replication_status())).await.map(Json)
 }
 
 async fn replicas(State(state): State<AppState>) -> Result<Json<ReplicaListResponse>, ApiError> {
     let status = state.run(|engine| Ok(engine.replication_status())).await?;
-    Ok(Json(ReplicaListResponse {
-        replicas: status.replicas.unwrap_or_default(),
-    }))
+    Ok(Json(ReplicaListResponse { replicas: status.replicas.unwrap_or_default() }))
 }
 
 fn not_enabled() -> ApiError {
-    ApiError::new(
-        ErrorCode::ReplicationConflict,
-        "replication is not enabled on this node",
-    )
+    ApiError::new(ErrorCode::ReplicationConflict, "replication is not enabled on this node")
 }
 
-async fn replica_of(
-    ApiJson(_req): ApiJson<ReplicaOfRequest>,
-) -> Result<Json<ReplicationStatus>, ApiError> {
+async fn replica_of(ApiJson(_req): ApiJson<ReplicaOfRequest>) -> Result<Json<ReplicationStatus>, ApiError> {
     Err(not_enabled())
 }
 

@@ -40,10 +40,7 @@ impl TestApp {
         config.index_threads = 1;
         tune(&mut config);
         let engine = Engine::open(config).expect("engine opens");
-        Self {
-            router: app(AppState::new(engine, max_body_bytes)),
-            _dir: dir,
-        }
+        Self { router: app(AppState::new(engine, max_body_bytes)), _dir: dir }
     }
 
     /// Sends a request with an optional raw body and content type; returns status and JSON body.
@@ -61,27 +58,18 @@ impl TestApp {
         let req = req.body(Body::from(body)).expect("request");
         let response = self.router.clone().oneshot(req).await.expect("infallible");
         let status = response.status();
-        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
-            .await
-            .expect("body");
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX).await.expect("body");
         let json = if bytes.is_empty() {
             Value::Null
         } else {
-            serde_json::from_slice(&bytes)
-                .unwrap_or_else(|e| panic!("non-JSON answer {status}: {e}: {bytes:?}"))
+            serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("non-JSON answer {status}: {e}: {bytes:?}"))
         };
         (status, json)
     }
 
     /// Sends `body` as JSON.
     pub async fn json(&self, method: Method, uri: &str, body: &Value) -> (StatusCode, Value) {
-        self.raw(
-            method,
-            uri,
-            Some("application/json"),
-            body.to_string().into_bytes(),
-        )
-        .await
+        self.raw(method, uri, Some("application/json"), body.to_string().into_bytes()).await
     }
 
     /// Sends a request without a body.
@@ -96,19 +84,9 @@ pub fn assert_error(answer: &(StatusCode, Value), status: u16, code: &str, needl
     let (got_status, body) = answer;
     assert_eq!(got_status.as_u16(), status, "{body}");
     assert_eq!(body["error"]["code"], code, "{body}");
-    let message = body["error"]["message"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no message: {body}"));
+    let message = body["error"]["message"].as_str().unwrap_or_else(|| panic!("no message: {body}"));
     for needle in needles {
-        assert!(
-            message.contains(needle),
-            "message {message:?} lacks {needle:?}"
-        );
+        assert!(message.contains(needle), "message {message:?} lacks {needle:?}");
     }
-    assert!(
-        body["error"]
-            .as_object()
-            .is_some_and(|o| o.contains_key("master")),
-        "{body}"
-    );
+    assert!(body["error"].as_object().is_some_and(|o| o.contains_key("master")), "{body}");
 }

@@ -28,28 +28,15 @@ pub fn encode(id: &str) -> String {
 #[track_caller]
 pub fn create_collection(http: &Http, name: &str, dimension: u32, metric: &str) {
     let r = http
-        .post_json(
-            "/api/v1/collections",
-            &json!({"name": name, "dimension": dimension, "metric": metric}),
-        )
+        .post_json("/api/v1/collections", &json!({"name": name, "dimension": dimension, "metric": metric}))
         .expect("create collection");
     assert_eq!(r.status, 201, "create collection: {}", r.text());
 }
 
 /// `PUT /vectors` with `(id, vector, payload)` points.
-pub fn upsert(
-    http: &Http,
-    collection: &str,
-    points: &[(String, Vec<f32>, Option<Value>)],
-) -> io::Result<Response> {
-    let vectors: Vec<Value> = points
-        .iter()
-        .map(|(id, v, p)| json!({"id": id, "vector": v, "payload": p}))
-        .collect();
-    http.put_json(
-        &format!("/api/v1/collections/{collection}/vectors"),
-        &json!({"vectors": vectors}),
-    )
+pub fn upsert(http: &Http, collection: &str, points: &[(String, Vec<f32>, Option<Value>)]) -> io::Result<Response> {
+    let vectors: Vec<Value> = points.iter().map(|(id, v, p)| json!({"id": id, "vector": v, "payload": p})).collect();
+    http.put_json(&format!("/api/v1/collections/{collection}/vectors"), &json!({"vectors": vectors}))
 }
 
 /// Upserts and asserts 200.
@@ -62,21 +49,11 @@ pub fn upsert_ok(http: &Http, collection: &str, points: &[(String, Vec<f32>, Opt
 /// Fetches a point; `None` on 404 `point_not_found`.
 #[track_caller]
 pub fn get_point(http: &Http, collection: &str, id: &str) -> Option<PointRecord> {
-    let r = http
-        .get(&format!(
-            "/api/v1/collections/{collection}/vectors/{}",
-            encode(id)
-        ))
-        .expect("get point");
+    let r = http.get(&format!("/api/v1/collections/{collection}/vectors/{}", encode(id))).expect("get point");
     match r.status {
         200 => Some(r.parse()),
         404 => {
-            assert_eq!(
-                r.error_code().as_deref(),
-                Some("point_not_found"),
-                "{}",
-                r.text()
-            );
+            assert_eq!(r.error_code().as_deref(), Some("point_not_found"), "{}", r.text());
             None
         }
         other => panic!("get point {id}: {other} {}", r.text()),

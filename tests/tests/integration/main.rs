@@ -1,7 +1,5 @@
 //! Cross-process tests against the real `vectorizer` binary (build it first:
 //! `cargo build -p vectorizer-server`, or set `VECTORIZER_BIN`).
-//!
-//! Tests marked `#[ignore = "needs the engine ..."]` wait for the real engine to land on main.
 
 mod bad_input;
 mod common;

@@ -27,15 +27,9 @@ fn ready_line_then_health() {
 
 #[test]
 fn version_flag() {
-    let out = Command::new(vectorizer_bin())
-        .arg("--version")
-        .output()
-        .expect("run");
+    let out = Command::new(vectorizer_bin()).arg("--version").output().expect("run");
     assert!(out.status.success());
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout).trim(),
-        format!("vectorizer {}", env!("CARGO_PKG_VERSION"))
-    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), format!("vectorizer {}", env!("CARGO_PKG_VERSION")));
 }
 
 #[test]
@@ -43,33 +37,22 @@ fn invalid_configuration_exits_2_naming_the_key() {
     let expected = r#"storage.fsync: expected "always", "os" or "every_ms:N""#;
     let (code, stderr) = refused(NodeOptions::default().args(["--fsync", "sometimes"]));
     assert_eq!(code, 2, "{stderr}");
-    assert!(
-        stderr.contains(expected) && stderr.contains("--fsync"),
-        "{stderr}"
-    );
+    assert!(stderr.contains(expected) && stderr.contains("--fsync"), "{stderr}");
 
-    let (code, stderr) =
-        refused(NodeOptions::default().env("VECTORIZER__STORAGE__FSYNC", "sometimes"));
+    let (code, stderr) = refused(NodeOptions::default().env("VECTORIZER__STORAGE__FSYNC", "sometimes"));
     assert_eq!(code, 2, "{stderr}");
-    assert!(
-        stderr.contains(expected) && stderr.contains("VECTORIZER__STORAGE__FSYNC"),
-        "{stderr}"
-    );
+    assert!(stderr.contains(expected) && stderr.contains("VECTORIZER__STORAGE__FSYNC"), "{stderr}");
 
     let dir = tempfile::tempdir().expect("dir");
     let file = dir.path().join("node.toml");
     std::fs::write(&file, "[storage]\nfsync = \"os\"\nsegment_bytz = 5\n").expect("write");
-    let (code, stderr) =
-        refused(NodeOptions::default().args(["--config".to_owned(), file.display().to_string()]));
+    let (code, stderr) = refused(NodeOptions::default().args(["--config".to_owned(), file.display().to_string()]));
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("unknown field `segment_bytz`"), "{stderr}");
 
     let (code, stderr) = refused(NodeOptions::default().env("VECTORIZER__LIMITS__MAX_BATCH", "0"));
     assert_eq!(code, 2, "{stderr}");
-    assert!(
-        stderr.contains("limits.max_batch: must be at least 1, got 0"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("limits.max_batch: must be at least 1, got 0"), "{stderr}");
 
     let (code, stderr) = refused(NodeOptions::default().args(["--no-such-flag"]));
     assert_eq!(code, 2, "{stderr}");
@@ -79,15 +62,9 @@ fn invalid_configuration_exits_2_naming_the_key() {
 fn address_in_use_exits_1_naming_it() {
     let first = start();
     let addr = first.http_addr().to_string();
-    let (code, stderr) = refused(NodeOptions {
-        http_addr: addr.clone(),
-        ..NodeOptions::default()
-    });
+    let (code, stderr) = refused(NodeOptions { http_addr: addr.clone(), ..NodeOptions::default() });
     assert_eq!(code, 1, "{stderr}");
-    assert!(
-        stderr.contains(&format!("cannot listen on {addr} (http.addr)")),
-        "{stderr}"
-    );
+    assert!(stderr.contains(&format!("cannot listen on {addr} (http.addr)")), "{stderr}");
 }
 
 #[test]
@@ -98,8 +75,7 @@ fn json_logs_are_one_object_per_line_on_stderr() {
     let lines: Vec<&str> = stderr.lines().filter(|l| !l.starts_with("=====")).collect();
     assert!(!lines.is_empty());
     for line in lines {
-        let v: serde_json::Value =
-            serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        let v: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
         assert!(v["level"].is_string(), "{line}");
     }
 }
@@ -128,8 +104,7 @@ fn sigterm_exits_0_and_the_node_restarts() {
 fn half_sent_request(node: &Node, body: &[u8]) -> std::net::TcpStream {
     use std::io::Write;
     let mut s = std::net::TcpStream::connect(node.http_addr()).expect("connect");
-    s.set_read_timeout(Some(std::time::Duration::from_secs(60)))
-        .expect("timeout");
+    s.set_read_timeout(Some(std::time::Duration::from_secs(60))).expect("timeout");
     let head = format!(
         "POST /api/v1/collections HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
         body.len()
@@ -156,28 +131,16 @@ fn sigterm_lets_in_flight_requests_finish_and_refuses_new_connections() {
     assert_eq!(node.http().get("/health").expect("health").status, 200);
 
     send_sigterm(&node);
-    vectorizer_tests::poll_until(
-        std::time::Duration::from_secs(30),
-        "the listener stops accepting",
-        || std::net::TcpStream::connect(addr).is_err().then_some(()),
-    );
-    in_flight
-        .write_all(&body[body.len() / 2..])
-        .expect("second half");
+    vectorizer_tests::poll_until(std::time::Duration::from_secs(30), "the listener stops accepting", || {
+        std::net::TcpStream::connect(addr).is_err().then_some(())
+    });
+    in_flight.write_all(&body[body.len() / 2..]).expect("second half");
     let mut answer = String::new();
     in_flight.read_to_string(&mut answer).expect("answer");
-    assert!(
-        answer.starts_with("HTTP/1.1 "),
-        "the in-flight request got an answer: {answer:?}"
-    );
-    assert!(
-        answer.contains(r#""code":"#) || answer.contains(r#""offset":"#),
-        "{answer}"
-    );
+    assert!(answer.starts_with("HTTP/1.1 "), "the in-flight request got an answer: {answer:?}");
+    assert!(answer.contains(r#""code":"#) || answer.contains(r#""offset":"#), "{answer}");
 
-    let status = node
-        .wait_exit(std::time::Duration::from_secs(30))
-        .expect("node exits");
+    let status = node.wait_exit(std::time::Duration::from_secs(30)).expect("node exits");
     assert_eq!(status.code(), Some(0), "{}", node.stderr());
 }
 
@@ -187,13 +150,7 @@ fn sigterm_waits_for_a_stuck_request_only_a_bounded_time() {
     let _stuck = half_sent_request(&node, br#"{"name":"stuck","dimension":3}"#);
     assert_eq!(node.http().get("/health").expect("health").status, 200);
     send_sigterm(&node);
-    let status = node
-        .wait_exit(std::time::Duration::from_secs(60))
-        .expect("node exits despite the stuck client");
+    let status = node.wait_exit(std::time::Duration::from_secs(60)).expect("node exits despite the stuck client");
     assert_eq!(status.code(), Some(0), "{}", node.stderr());
-    assert!(
-        node.stderr().contains("did not finish in time"),
-        "{}",
-        node.stderr()
-    );
+    assert!(node.stderr().contains("did not finish in time"), "{}", node.stderr());
 }

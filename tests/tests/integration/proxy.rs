@@ -73,16 +73,11 @@ fn read_exactly(stream: &mut TcpStream, n: usize) -> Vec<u8> {
 /// True once the peer closed `stream` (EOF or reset).
 fn is_closed(stream: &mut TcpStream) -> bool {
     let mut b = [0u8; 1];
-    stream
-        .set_read_timeout(Some(Duration::from_millis(20)))
-        .expect("timeout");
+    stream.set_read_timeout(Some(Duration::from_millis(20))).expect("timeout");
     match stream.read(&mut b) {
         Ok(0) => true,
         Ok(_) => false,
-        Err(e) => !matches!(
-            e.kind(),
-            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-        ),
+        Err(e) => !matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut),
     }
 }
 
@@ -95,21 +90,13 @@ fn counts_every_byte_in_each_direction_exactly() {
     let writer_data = data.clone();
     let mut a_writer = a.try_clone().expect("clone");
     let writer = std::thread::spawn(move || a_writer.write_all(&writer_data).expect("write"));
-    assert_eq!(
-        read_exactly(&mut a, data.len()),
-        data,
-        "echo through the proxy is intact"
-    );
+    assert_eq!(read_exactly(&mut a, data.len()), data, "echo through the proxy is intact");
     writer.join().expect("writer");
     b.write_all(b"hello").expect("write");
     assert_eq!(read_exactly(&mut b, 5), b"hello");
     let total = data.len() as u64 + 5;
     // The client may read a chunk an instant before the proxy adds it to the counter.
-    let counted = |dir| {
-        poll_until(WAIT, "counters settle", || {
-            (proxy.bytes(dir) >= total).then(|| proxy.bytes(dir))
-        })
-    };
+    let counted = |dir| poll_until(WAIT, "counters settle", || (proxy.bytes(dir) >= total).then(|| proxy.bytes(dir)));
     assert_eq!(counted(Direction::ClientToUpstream), total);
     assert_eq!(counted(Direction::UpstreamToClient), total);
     assert_eq!(proxy.accepted(), 2);
@@ -131,10 +118,7 @@ fn delay_holds_one_direction_and_keeps_order() {
         let l = log.lock().expect("log");
         (l.len() == 5).then(|| l.clone())
     });
-    assert_eq!(
-        seen, b"BA1A2",
-        "the delayed direction arrives last, in order"
-    );
+    assert_eq!(seen, b"BA1A2", "the delayed direction arrives last, in order");
 
     // Upstream -> client delayed: the echo through the proxy arrives after a direct echo requested later.
     let echo = echo_server();
@@ -144,9 +128,7 @@ fn delay_holds_one_direction_and_keeps_order() {
     let mut via_proxy = connect(proxy.addr());
     let mut direct = connect(echo);
     via_proxy.write_all(b"P").expect("write");
-    poll_until(WAIT, "proxy forwarded the request", || {
-        (proxy.bytes(Direction::ClientToUpstream) == 1).then_some(())
-    });
+    poll_until(WAIT, "proxy forwarded the request", || (proxy.bytes(Direction::ClientToUpstream) == 1).then_some(()));
     direct.write_all(b"D").expect("write");
     let readers: Vec<_> = [via_proxy, direct]
         .into_iter()
@@ -178,25 +160,15 @@ fn stall_stops_forwarding_and_resume_continues_on_the_same_connection() {
     let mut control = connect(echo);
     control.write_all(b"x").expect("write");
     assert_eq!(read_exactly(&mut control, 1), b"x");
-    let forwarded_while_stalled = try_poll_until(Duration::from_millis(300), || {
-        (proxy.bytes(Direction::ClientToUpstream) > 4).then_some(())
-    });
-    assert!(
-        forwarded_while_stalled.is_none(),
-        "nothing is forwarded while stalled"
-    );
-    assert_eq!(
-        proxy.open_connections(),
-        1,
-        "the stalled connection stays open"
-    );
+    let forwarded_while_stalled =
+        try_poll_until(Duration::from_millis(300), || (proxy.bytes(Direction::ClientToUpstream) > 4).then_some(()));
+    assert!(forwarded_while_stalled.is_none(), "nothing is forwarded while stalled");
+    assert_eq!(proxy.open_connections(), 1, "the stalled connection stays open");
 
     proxy.resume();
     assert_eq!(read_exactly(&mut s, 7), b"stalled");
     assert_eq!(proxy.bytes(Direction::ClientToUpstream), 11);
-    poll_until(WAIT, "counter settles", || {
-        (proxy.bytes(Direction::UpstreamToClient) >= 11).then_some(())
-    });
+    poll_until(WAIT, "counter settles", || (proxy.bytes(Direction::UpstreamToClient) >= 11).then_some(()));
     assert_eq!(proxy.bytes(Direction::UpstreamToClient), 11);
 }
 
@@ -208,18 +180,12 @@ fn cut_closes_current_connections_only() {
     assert_eq!(read_exactly(&mut s, 1), b"1");
     assert_eq!(proxy.open_connections(), 1);
     proxy.cut();
-    poll_until(WAIT, "client sees the cut", || {
-        is_closed(&mut s).then_some(())
-    });
+    poll_until(WAIT, "client sees the cut", || is_closed(&mut s).then_some(()));
     assert_eq!(proxy.open_connections(), 0);
 
     let mut again = connect(proxy.addr());
     again.write_all(b"2").expect("write");
-    assert_eq!(
-        read_exactly(&mut again, 1),
-        b"2",
-        "new connections still work after a cut"
-    );
+    assert_eq!(read_exactly(&mut again, 1), b"2", "new connections still work after a cut");
 }
 
 #[test]
@@ -231,15 +197,9 @@ fn cut_while_stalled_closes_too() {
     proxy.stall();
     s.write_all(b"queued").expect("write");
     proxy.cut();
-    poll_until(WAIT, "client sees the cut", || {
-        is_closed(&mut s).then_some(())
-    });
+    poll_until(WAIT, "client sees the cut", || is_closed(&mut s).then_some(()));
     proxy.resume();
-    assert_eq!(
-        proxy.bytes(Direction::ClientToUpstream),
-        1,
-        "queued bytes are dropped by the cut"
-    );
+    assert_eq!(proxy.bytes(Direction::ClientToUpstream), 1, "queued bytes are dropped by the cut");
 }
 
 #[test]
@@ -252,12 +212,8 @@ fn refuse_closes_new_connections_until_lifted() {
     proxy.refuse(true);
     let mut refused = connect(proxy.addr());
     let _ = refused.write_all(b"b");
-    poll_until(WAIT, "refused connection is closed", || {
-        is_closed(&mut refused).then_some(())
-    });
-    before
-        .write_all(b"c")
-        .expect("existing connections are kept");
+    poll_until(WAIT, "refused connection is closed", || is_closed(&mut refused).then_some(()));
+    before.write_all(b"c").expect("existing connections are kept");
     assert_eq!(read_exactly(&mut before, 1), b"c");
     assert_eq!(proxy.accepted(), 1);
 
