@@ -50,6 +50,15 @@ pub async fn run(config: Config) -> Result<(), ServeError> {
     let engine = tokio::task::spawn_blocking(move || Engine::open(engine_config))
         .await?
         .map_err(|source| ServeError::Open { data_dir: data_dir.clone(), source })?;
+    let report = engine.startup_report();
+    tracing::info!(
+        snapshot_offset = report.snapshot_offset,
+        replayed_ops = report.replayed_ops,
+        last_offset = report.last_offset,
+        torn_tail_bytes = report.torn_tail_bytes,
+        ms = u64::try_from(report.duration.as_millis()).unwrap_or(u64::MAX),
+        "recovered"
+    );
 
     let served = serve_until_signal(&config, Arc::clone(&engine), &data_dir).await;
     let engine_for_shutdown = Arc::clone(&engine);

@@ -163,6 +163,8 @@ fn torn_tail_is_truncated_and_everything_acknowledged_is_served() {
     let now = std::fs::read(&last).expect("read segment");
     assert!(now.starts_with(&original), "recovery kept every acknowledged record");
     assert!(!now[original.len()..].starts_with(&garbage), "the torn tail was truncated");
+    let stderr = node.stderr();
+    assert!(stderr.contains(&file_name(&last)), "the truncation is reported naming the segment:\n{stderr}");
 
     let second = points(50..60);
     write_one_by_one(&http, "c", &second);
