@@ -64,6 +64,13 @@ fn connect(addr: SocketAddr) -> TcpStream {
     s
 }
 
+/// The counter of `dir` once it reached `at_least`. A counter is bumped right after the proxy's write
+/// returns, so the peer (and an echo of the bytes) may be seen an instant before the count.
+fn settled(proxy: &Proxy, dir: Direction, at_least: u64) -> u64 {
+    poll_until(WAIT, "byte counter settles", || (proxy.bytes(dir) >= at_least).then_some(()));
+    proxy.bytes(dir)
+}
+
 fn read_exactly(stream: &mut TcpStream, n: usize) -> Vec<u8> {
     let mut buf = vec![0u8; n];
     stream.read_exact(&mut buf).expect("read");
@@ -95,10 +102,8 @@ fn counts_every_byte_in_each_direction_exactly() {
     b.write_all(b"hello").expect("write");
     assert_eq!(read_exactly(&mut b, 5), b"hello");
     let total = data.len() as u64 + 5;
-    // The client may read a chunk an instant before the proxy adds it to the counter.
-    let counted = |dir| poll_until(WAIT, "counters settle", || (proxy.bytes(dir) >= total).then(|| proxy.bytes(dir)));
-    assert_eq!(counted(Direction::ClientToUpstream), total);
-    assert_eq!(counted(Direction::UpstreamToClient), total);
+    assert_eq!(settled(&proxy, Direction::ClientToUpstream, total), total);
+    assert_eq!(settled(&proxy, Direction::UpstreamToClient, total), total);
     assert_eq!(proxy.accepted(), 2);
 }
 
@@ -167,9 +172,8 @@ fn stall_stops_forwarding_and_resume_continues_on_the_same_connection() {
 
     proxy.resume();
     assert_eq!(read_exactly(&mut s, 7), b"stalled");
-    assert_eq!(proxy.bytes(Direction::ClientToUpstream), 11);
-    poll_until(WAIT, "counter settles", || (proxy.bytes(Direction::UpstreamToClient) >= 11).then_some(()));
-    assert_eq!(proxy.bytes(Direction::UpstreamToClient), 11);
+    assert_eq!(settled(&proxy, Direction::ClientToUpstream, 11), 11);
+    assert_eq!(settled(&proxy, Direction::UpstreamToClient, 11), 11);
 }
 
 #[test]
@@ -194,6 +198,7 @@ fn cut_while_stalled_closes_too() {
     let mut s = connect(proxy.addr());
     s.write_all(b"1").expect("write");
     assert_eq!(read_exactly(&mut s, 1), b"1");
+    assert_eq!(settled(&proxy, Direction::ClientToUpstream, 1), 1);
     proxy.stall();
     s.write_all(b"queued").expect("write");
     proxy.cut();
