@@ -54,6 +54,15 @@ impl From<CoreError> for ApiError {
             CoreError::OffsetCompacted { .. } => (ErrorCode::Internal, None),
             CoreError::OffsetMismatch { .. } => (ErrorCode::Internal, None),
             CoreError::SnapshotChunkRejected { .. } => (ErrorCode::Internal, None),
+            // A replication peer that is unreachable, silent or refusing: this node cannot do what was
+            // asked right now, through no fault of the client and no bug here.
+            CoreError::PeerIo { .. } => (ErrorCode::Unavailable, None),
+            CoreError::PeerClosed { .. } => (ErrorCode::Unavailable, None),
+            CoreError::PeerTimeout { .. } => (ErrorCode::Unavailable, None),
+            CoreError::PeerRefused { .. } => (ErrorCode::Unavailable, None),
+            // A peer speaking the protocol wrongly is a bug somewhere in the cluster.
+            CoreError::ProtocolViolation { .. } => (ErrorCode::Internal, None),
+            CoreError::ReplicationConflict { .. } => (ErrorCode::ReplicationConflict, None),
         };
         Self { code, message: err.to_string(), master }
     }
@@ -119,6 +128,12 @@ mod tests {
             CoreError::OffsetCompacted { requested: 1, first: 5 },
             CoreError::OffsetMismatch { expected: 2, actual: 3 },
             CoreError::SnapshotChunkRejected { index: 0, reason: "crc".into() },
+            CoreError::PeerIo { peer: "10.0.0.2:7001".into(), source: std::io::Error::other("reset") },
+            CoreError::PeerClosed { peer: "10.0.0.2:7001".into() },
+            CoreError::PeerTimeout { peer: "10.0.0.2:7001".into(), after_ms: 5000 },
+            CoreError::PeerRefused { peer: "10.0.0.2:7001".into(), code: "auth".into(), message: "bad secret".into() },
+            CoreError::ProtocolViolation { peer: "10.0.0.2:7001".into(), detail: "gap".into() },
+            CoreError::ReplicationConflict { detail: "already a master".into() },
         ]
     }
 
@@ -135,8 +150,16 @@ mod tests {
                     | CoreError::OffsetCompacted { .. }
                     | CoreError::OffsetMismatch { .. }
                     | CoreError::SnapshotChunkRejected { .. }
+                    | CoreError::ProtocolViolation { .. }
             );
-            let unavailable = matches!(err, CoreError::Unavailable { .. });
+            let unavailable = matches!(
+                err,
+                CoreError::Unavailable { .. }
+                    | CoreError::PeerIo { .. }
+                    | CoreError::PeerClosed { .. }
+                    | CoreError::PeerTimeout { .. }
+                    | CoreError::PeerRefused { .. }
+            );
             let api = ApiError::from(err);
             let status = api.code.http_status();
             if server_fault {
