@@ -187,3 +187,18 @@ async fn searches_are_checked() {
     assert_error(&missing, 404, "collection_not_found", &["'nope'"]);
     assert_error(&app.empty(Method::DELETE, "/api/v1/collections/nope").await, 404, "collection_not_found", &[]);
 }
+
+#[tokio::test]
+async fn digest_reports_applied_offset_and_collections() {
+    let app = TestApp::new();
+    with_collection(&app, "d", 2).await;
+    let (status, body) = upsert(&app, "d", vec![point("a", &[1.0, 2.0])]).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let written_at = body["offset"].as_u64().expect("offset");
+    let (status, body) = app.empty(Method::GET, "/api/v1/admin/digest").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["applied_offset"].as_u64(), Some(written_at));
+    assert_eq!(body["collections"][0]["name"], "d");
+    assert_eq!(body["collections"][0]["points"], 1);
+    assert!(body["collections"][0]["digest"].as_str().is_some_and(|d| !d.is_empty()), "{body}");
+}
