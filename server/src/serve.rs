@@ -102,11 +102,15 @@ async fn serve_until_signal(
 }
 
 fn print_ready_line(http_addr: SocketAddr, data_dir: &std::path::Path) -> Result<(), ServeError> {
-    let line = serde_json::json!({
-        "event": "ready",
-        "http_addr": http_addr.to_string(),
-        "data_dir": data_dir.display().to_string(),
-    });
+    /// The ready line, fields in this order.
+    #[derive(serde::Serialize)]
+    struct Ready {
+        event: &'static str,
+        http_addr: String,
+        data_dir: String,
+    }
+    let ready = Ready { event: "ready", http_addr: http_addr.to_string(), data_dir: data_dir.display().to_string() };
+    let line = serde_json::to_string(&ready).map_err(|e| ServeError::Stdout(e.into()))?;
     let mut out = std::io::stdout().lock();
     writeln!(out, "{line}").and_then(|()| out.flush()).map_err(ServeError::Stdout)
 }

@@ -100,6 +100,8 @@ pub struct Node {
     http_addr: Option<SocketAddr>,
     /// Address of the most recent successful start (kept after the process stops).
     last_addr: Option<SocketAddr>,
+    /// The ready line of the most recent successful start.
+    ready_line: Option<String>,
     starts: u32,
 }
 
@@ -123,6 +125,7 @@ impl Node {
             child: None,
             http_addr: None,
             last_addr: None,
+            ready_line: None,
             starts: 0,
         };
         node.spawn()?;
@@ -213,6 +216,7 @@ impl Node {
             Some(addr) => {
                 self.http_addr = Some(addr);
                 self.last_addr = Some(addr);
+                self.ready_line = Some(line);
                 Ok(())
             }
             None => {
@@ -226,6 +230,11 @@ impl Node {
     #[track_caller]
     pub fn http_addr(&self) -> SocketAddr {
         self.http_addr.unwrap_or_else(|| panic!("node is not running"))
+    }
+
+    /// The ready line printed by the most recent successful start.
+    pub fn ready_line(&self) -> Option<&str> {
+        self.ready_line.as_deref()
     }
 
     /// A client for the running process.

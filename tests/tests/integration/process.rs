@@ -18,6 +18,12 @@ fn refused(opts: NodeOptions) -> (i32, String) {
 #[test]
 fn ready_line_then_health() {
     let node = start();
+    let data_dir = std::fs::canonicalize(node.data_dir()).expect("data dir exists");
+    let expected =
+        serde_json::json!({"event": "ready", "http_addr": node.http_addr().to_string(), "data_dir": data_dir});
+    let line = node.ready_line().expect("ready line");
+    assert!(line.starts_with(r#"{"event":"ready","http_addr":"127.0.0.1:"#), "{line}");
+    assert_eq!(serde_json::from_str::<serde_json::Value>(line).expect("JSON"), expected);
     let r = node.http().get("/health").expect("health");
     assert_eq!(r.status, 200);
     assert_eq!(r.json()["status"], "ok");
