@@ -9,8 +9,8 @@ use vectorizer_tests::poll_until;
 
 use crate::common::{create_collection, start, upsert_ok};
 
-const DIM: usize = 32;
-const POINTS: usize = 5000;
+const DIM: usize = 48;
+const POINTS: usize = 10000;
 const QUERIES: usize = 100;
 const K: usize = 10;
 
