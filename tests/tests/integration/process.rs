@@ -19,8 +19,13 @@ fn refused(opts: NodeOptions) -> (i32, String) {
 fn ready_line_then_health() {
     let node = start();
     let data_dir = std::fs::canonicalize(node.data_dir()).expect("data dir exists");
-    let expected =
-        serde_json::json!({"event": "ready", "http_addr": node.http_addr().to_string(), "data_dir": data_dir});
+    let expected = serde_json::json!({
+        "event": "ready",
+        "http_addr": node.http_addr().to_string(),
+        "data_dir": data_dir,
+        "repl_addr": null,
+        "node_id": null,
+    });
     let line = node.ready_line().expect("ready line");
     assert!(line.starts_with(r#"{"event":"ready","http_addr":"127.0.0.1:"#), "{line}");
     assert_eq!(serde_json::from_str::<serde_json::Value>(line).expect("JSON"), expected);
