@@ -29,7 +29,7 @@ fn wrong_secret_is_refused() {
     write_points(&master, 0..5);
     let intruder = wrong.replica(master.repl_addr());
     let id = intruder.node_id();
-    let refused = |node: &Node| stderr_lines(node, &["refused", &id]);
+    let refused = |node: &Node| stderr_lines(node, &["WARN", "authentication failed", &id]);
     // It keeps retrying and keeps being refused.
     poll_until(WAIT, "the master refused the replica twice", || (refused(&master) >= 2).then_some(()));
     let st = wait_status(&intruder, "last_error names the refusal", |st| {

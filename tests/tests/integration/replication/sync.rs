@@ -194,9 +194,10 @@ fn corrupted_snapshot_chunk_is_retried() {
     assert_eq!(d.collections[0].points, 2000);
     assert_eq!(proxy.corrupted(), 1, "the byte was corrupted");
     assert_eq!(proxy.accepted(), 1, "the chunk was retried on the same connection");
-    let st = status(&replica).stats.expect("stats");
+    let st = wait_status(&replica, "the full sync counted", |st| st.stats.clone().filter(|x| x.full_syncs >= Some(1)));
     assert_eq!(st.full_syncs, Some(1), "one full sync, not a restarted one");
-    wait_stderr(&replica, &["chunk"]);
+    wait_stderr(&replica, &["snapshot chunk rejected", "crc32c mismatch"]);
+    wait_stderr(&master, &["replica rejected a snapshot chunk"]);
 }
 
 /// Testing requirement: "Full replication cycle with stats verification" — stats checked after
