@@ -41,10 +41,36 @@ fn wrong_secret_is_refused() {
     let d = digest(&intruder);
     assert_eq!((d.applied_offset, d.collections.len()), (0, 0), "no data reached it: {d:?}");
     assert_eq!(status(&master).stats.and_then(|x| x.connected_replicas), Some(0));
+    assert!(replica_info(&master, &id).is_none(), "an unauthenticated replica is never registered");
 
     let friend = right.replica(master.repl_addr());
     wait_caught_up(&master, &friend);
     assert_eq!(digest(&intruder).applied_offset, 0);
+}
+
+/// Beyond `max_replicas`, a replica is refused (and says so); the others are unaffected.
+#[test]
+#[ignore = "waiting for core replication (master/ and replica/ sessions)"]
+fn too_many_replicas_are_refused() {
+    let s = ReplSettings::default().env("VECTORIZER__REPLICATION__MAX_REPLICAS", 2);
+    let master = s.master();
+    create(&master);
+    write_points(&master, 0..5);
+    let r1 = s.replica(master.repl_addr());
+    let r2 = s.replica(master.repl_addr());
+    vectorizer_tests::cluster::wait_converged(&master, &[&r1, &r2]);
+    let r3 = s.replica(master.repl_addr());
+    let id3 = r3.node_id();
+    vectorizer_tests::cluster::wait_stderr(&master, &["too many replicas", &id3]);
+    wait_status(&r3, "the third replica reports the refusal", |st| {
+        st.stats.clone().filter(|x| {
+            x.last_error.as_deref().is_some_and(|e| e.contains("too many") || e.contains("TooManyReplicas"))
+        })
+    });
+    assert_eq!(digest(&r3).applied_offset, 0, "the refused replica got nothing");
+    write_points(&master, 5..10);
+    vectorizer_tests::cluster::wait_converged(&master, &[&r1, &r2]);
+    assert_eq!(status(&master).stats.and_then(|x| x.connected_replicas), Some(2));
 }
 
 /// Reads from `stream` until EOF or error; true if the peer closed it before `WAIT`.
@@ -76,6 +102,11 @@ fn oversized_frame_is_refused() {
         stream.write_all(&[1u8; 64]).expect("some body");
         assert!(closed_by_peer(&mut stream), "length {length} did not close the connection");
     }
+    // A small frame of an unknown type is a protocol error too.
+    let mut stream = TcpStream::connect(master.repl_addr()).expect("connect");
+    stream.write_all(&5u32.to_le_bytes()).expect("length");
+    stream.write_all(&[0xEE, 1, 2, 3, 4]).expect("frame");
+    assert!(closed_by_peer(&mut stream), "an unknown frame type did not close the connection");
     assert_eq!(master.http().get("/health").expect("health").status, 200);
     let rss_after = rss_bytes(master.pid().expect("pid"));
     assert!(rss_after < rss_before + 64 * 1024 * 1024, "no huge allocation: {rss_before} -> {rss_after}");
@@ -123,6 +154,13 @@ fn stalled_replica_master_memory_bounded() {
     stop.store(true, Ordering::SeqCst);
     sampler.join().expect("sampler");
     let growth = peak.load(Ordering::SeqCst).saturating_sub(rss_before);
+    eprintln!(
+        "stalled replica: master RSS {} MiB before, peak growth {} KiB while writing {} MiB (buffer cap {} KiB)",
+        rss_before >> 20,
+        growth >> 10,
+        written_bytes >> 20,
+        BUFFER >> 10
+    );
     assert!(
         growth < written_bytes / 2,
         "master RSS grew by {growth} bytes while {written_bytes} bytes were written for a stalled replica"

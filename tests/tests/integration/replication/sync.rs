@@ -5,12 +5,15 @@
 use std::path::Path;
 
 use serde_json::json;
+use vectorizer_core::replication::persist;
 use vectorizer_sdk_types::{ReplicaStatus, ReplicationRole};
-use vectorizer_tests::cluster::{WAIT, replica_info, status, wait_caught_up, wait_converged, wait_status, wait_stderr};
+use vectorizer_tests::cluster::{
+    WAIT, digest, replica_info, status, wait_caught_up, wait_converged, wait_status, wait_stderr,
+};
 use vectorizer_tests::node::files_with_suffix;
 use vectorizer_tests::{Direction, Node, Proxy, ReplSettings, poll_until};
 
-use super::{COLL, create, vector, write_points};
+use super::{COLL, Writer, create, vector, write_points};
 use crate::common::{create_collection, upsert_ok};
 
 /// Small segments and no backlog beyond what replicas pin: a snapshot compacts the log at once.
@@ -59,7 +62,8 @@ fn varied_data(node: &Node, points: u64) {
     assert_eq!(r.status, 200, "{}", r.text());
 }
 
-/// A new replica joining a master whose log was compacted gets a full sync and the same data.
+/// A new replica joining a master whose log was compacted gets a full sync and the same data,
+/// including the writes made while the snapshot was being transferred.
 #[test]
 #[ignore = "waiting for core replication (master/ and replica/ sessions)"]
 fn full_sync_correctness() {
@@ -67,9 +71,15 @@ fn full_sync_correctness() {
     let master = s.master();
     varied_data(&master, 150);
     compact_past(&master, 1);
+    let writer = Writer::start(&master, 10_000);
     let replica = s.replica(master.repl_addr());
+    poll_until(WAIT, "the replica received data while writes continue", || {
+        (digest(&replica).applied_offset > 0 && writer.written() > 20).then_some(())
+    });
+    let during = writer.stop();
     let d = wait_caught_up(&master, &replica);
     assert_eq!(d.collections.len(), 2, "{d:?}");
+    assert_eq!(d.collections.iter().find(|c| c.name == COLL).map(|c| c.points), Some(150 - 3 + during));
     let st = wait_status(&replica, "full sync counted", |st| st.stats.clone().filter(|x| x.full_syncs == Some(1)));
     assert_eq!(st.partial_syncs, Some(0));
     assert!(st.snapshot_size > 0, "the replica loaded a snapshot: {st:?}");
@@ -78,7 +88,34 @@ fn full_sync_correctness() {
     // The stream continues after the snapshot.
     write_points(&master, 150..170);
     let d = wait_caught_up(&master, &replica);
-    assert_eq!(d.collections.iter().find(|c| c.name == COLL).map(|c| c.points), Some(170 - 3));
+    assert_eq!(d.collections.iter().find(|c| c.name == COLL).map(|c| c.points), Some(170 - 3 + during));
+}
+
+/// While a full sync is in flight (the link delayed), the master reports the replica as Syncing;
+/// once the replica acknowledged the snapshot and the log after it, Connected.
+#[test]
+#[ignore = "waiting for core replication (master/ and replica/ sessions)"]
+fn full_sync_reports_syncing_then_connected() {
+    let s = compacting();
+    let master = s.master();
+    varied_data(&master, 100);
+    compact_past(&master, 1);
+    let proxy = Proxy::start(master.repl_addr()).expect("proxy");
+    proxy.set_delay(Direction::UpstreamToClient, std::time::Duration::from_millis(800));
+    let replica = s.replica(proxy.addr());
+    let id = replica.node_id();
+    let syncing = poll_until(WAIT, "the master reports Syncing", || {
+        replica_info(&master, &id).filter(|i| i.status == ReplicaStatus::Syncing)
+    });
+    if let Some(p) = syncing.sync_progress {
+        assert!(p.bytes_done <= p.bytes_total && p.bytes_total > 0, "{p:?}");
+    }
+    proxy.set_delay(Direction::UpstreamToClient, std::time::Duration::ZERO);
+    wait_caught_up(&master, &replica);
+    let done = poll_until(WAIT, "Connected after the sync", || {
+        replica_info(&master, &id).filter(|i| i.status == ReplicaStatus::Connected)
+    });
+    assert_eq!((done.full_syncs, done.sync_progress), (Some(1), None));
 }
 
 /// A replica restarted while the master kept writing continues with a partial sync: full_syncs
@@ -112,6 +149,36 @@ fn partial_sync_after_replica_restart() {
     });
     assert_eq!(info.full_syncs, info_before.full_syncs);
     assert_eq!(info.partial_syncs, info_before.partial_syncs.map(|p| p + 1));
+}
+
+/// A replica killed with SIGKILL continues by partial sync too: its applied offset is durable with
+/// its data (the counters are compared once the state file holds them: it is saved every second).
+#[test]
+#[ignore = "waiting for core replication (master/ and replica/ sessions)"]
+fn partial_sync_after_replica_kill9() {
+    let s = ReplSettings::default();
+    let master = s.master();
+    let mut replica = s.replica(master.repl_addr());
+    create(&master);
+    write_points(&master, 0..20);
+    wait_caught_up(&master, &replica);
+    let before = wait_status(&replica, "first sync counted", |st| {
+        st.stats.clone().filter(|x| x.full_syncs.unwrap_or(0) + x.partial_syncs.unwrap_or(0) >= 1)
+    });
+    poll_until(WAIT, "the state file holds the sync counters", || {
+        let saved = persist::load(replica.data_dir()).ok().flatten()?.counters;
+        (Some(saved.partial_syncs) == before.partial_syncs && Some(saved.full_syncs) == before.full_syncs).then_some(())
+    });
+
+    replica.kill9();
+    write_points(&master, 20..50);
+    replica.restart();
+    let d = wait_caught_up(&master, &replica);
+    assert_eq!(d.collections[0].points, 50);
+    let after = wait_status(&replica, "partial sync counted", |st| {
+        st.stats.clone().filter(|x| x.partial_syncs > before.partial_syncs)
+    });
+    assert_eq!(after.full_syncs, before.full_syncs, "no full sync after a crash");
 }
 
 /// A replica that falls out of a tiny backlog while it is down gets a full sync, then the data.
