@@ -47,6 +47,7 @@
 
 mod distance;
 mod graph;
+mod links;
 mod serial;
 mod store;
 mod visited;
@@ -54,30 +55,23 @@ mod visited;
 #[cfg(test)]
 mod tests;
 
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU8, AtomicU32, Ordering};
 
 use parking_lot::{Mutex, RwLock};
+
+use links::Links;
 
 use crate::model::{HnswParams, Metric};
 use distance::Space;
 use store::{Chunked, RowStore};
 use visited::{Cand, CtxPool, TopK};
 
-/// Bit of [`Slot::state`]: the slot was removed.
+/// Bit of a slot's state: the slot was removed.
 const REMOVED: u8 = 1;
-/// Bit of [`Slot::state`]: the slot is fully linked into the graph.
+/// Bit of a slot's state: the slot is fully linked into the graph.
 const LINKED: u8 = 2;
 /// Highest HNSW level a node can get.
 const MAX_LEVEL: usize = 16;
-
-/// Per-slot bookkeeping.
-#[derive(Default)]
-struct Slot {
-    state: AtomicU8,
-    /// One neighbour list per layer `0..=level`, set once when the slot starts being linked.
-    layers: OnceLock<Box<[RwLock<Vec<u32>>]>>,
-}
 
 /// The top of the graph: where every descent starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,7 +87,9 @@ pub struct VectorIndex {
     params: HnswParams,
     space: Space,
     rows: RowStore,
-    slots: Chunked<Slot>,
+    /// `REMOVED` / `LINKED` bits per slot.
+    states: Chunked<AtomicU8>,
+    links: Links,
     entry: RwLock<Option<Entry>>,
     removed: AtomicU32,
     linked_live: AtomicU32,
@@ -104,10 +100,8 @@ pub struct VectorIndex {
     ctx_pool: CtxPool,
     /// Slots some thread is linking right now (at most one per linking thread).
     in_flight: Mutex<Vec<u32>>,
-    /// Links per node on upper layers.
+    /// Links chosen for a new node (and the list capacity on upper layers).
     m: usize,
-    /// Links per node on layer 0.
-    m0: usize,
     ef_construction: usize,
     level_mult: f64,
 }
@@ -135,7 +129,8 @@ impl VectorIndex {
             params,
             space: Space::new(metric, dim),
             rows: RowStore::new(dim + 1),
-            slots: Chunked::new(),
+            states: Chunked::new(),
+            links: Links::new(m, 2 * m),
             entry: RwLock::new(None),
             removed: AtomicU32::new(0),
             linked_live: AtomicU32::new(0),
@@ -144,7 +139,6 @@ impl VectorIndex {
             ctx_pool: CtxPool::default(),
             in_flight: Mutex::new(Vec::new()),
             m,
-            m0: 2 * m,
             ef_construction: (params.ef_construction as usize).max(1),
             level_mult: 1.0 / (m as f64).ln(),
         }
@@ -167,7 +161,10 @@ impl VectorIndex {
     pub fn add(&self, vector: &[f32]) -> u32 {
         assert_eq!(vector.len(), self.dim, "vector dimension");
         let row = self.space.make_row(vector);
-        self.rows.push(&row, |slot| self.slots.reserve(slot))
+        self.rows.push(&row, |slot| {
+            self.states.reserve(slot);
+            self.links.reserve(slot);
+        })
     }
 
     /// Tombstones a slot: search never returns it again. Idempotent; unknown slots are ignored.
@@ -175,10 +172,10 @@ impl VectorIndex {
         if slot >= self.rows.len() {
             return;
         }
-        let Some(s) = self.slots.get(slot) else {
+        let Some(state) = self.states.get(slot) else {
             return;
         };
-        let prev = s.state.fetch_or(REMOVED, Ordering::AcqRel);
+        let prev = state.fetch_or(REMOVED, Ordering::AcqRel);
         if prev & REMOVED == 0 {
             self.removed.fetch_add(1, Ordering::Relaxed);
             if prev & LINKED != 0 {
@@ -219,14 +216,16 @@ impl VectorIndex {
         let mut ctx = None;
         while linked < max {
             let Some(slot) = self.claim_next() else { break };
-            let Some(s) = self.slots.get(slot) else { break };
-            if s.state.load(Ordering::Acquire) & (REMOVED | LINKED) == 0 {
+            let Some(state) = self.states.get(slot) else {
+                break;
+            };
+            if state.load(Ordering::Acquire) & (REMOVED | LINKED) == 0 {
                 let ctx = ctx.get_or_insert_with(|| self.ctx_pool.take());
                 self.prepare_node(slot);
                 self.in_flight.lock().push(slot);
                 self.insert(slot, ctx);
                 self.in_flight.lock().retain(|&x| x != slot);
-                let prev = s.state.fetch_or(LINKED, Ordering::AcqRel);
+                let prev = state.fetch_or(LINKED, Ordering::AcqRel);
                 if prev & REMOVED == 0 {
                     self.linked_live.fetch_add(1, Ordering::Relaxed);
                 }
@@ -261,9 +260,9 @@ impl VectorIndex {
         let mut pending = TopK::new(k);
         for slot in self.linked_watermark.load(Ordering::Acquire)..limit {
             let done = self
-                .slots
+                .states
                 .get(slot)
-                .is_none_or(|s| s.state.load(Ordering::Acquire) & (REMOVED | LINKED) != 0);
+                .is_none_or(|s| s.load(Ordering::Acquire) & (REMOVED | LINKED) != 0);
             if done || ctx.is_visited(slot) {
                 continue;
             }
@@ -312,9 +311,9 @@ impl VectorIndex {
 
     #[inline]
     fn is_removed(&self, slot: u32) -> bool {
-        self.slots
+        self.states
             .get(slot)
-            .is_none_or(|s| s.state.load(Ordering::Acquire) & REMOVED != 0)
+            .is_none_or(|s| s.load(Ordering::Acquire) & REMOVED != 0)
     }
 
     /// Claims the next slot for linking, if any was added and not claimed yet.
@@ -334,9 +333,9 @@ impl VectorIndex {
             let w = self.linked_watermark.load(Ordering::Acquire);
             let done = w < len
                 && self
-                    .slots
+                    .states
                     .get(w)
-                    .is_some_and(|s| s.state.load(Ordering::Acquire) & (REMOVED | LINKED) != 0);
+                    .is_some_and(|s| s.load(Ordering::Acquire) & (REMOVED | LINKED) != 0);
             if !done {
                 return;
             }

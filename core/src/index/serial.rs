@@ -18,8 +18,6 @@
 use std::io::{self, BufWriter, Read, Write};
 use std::sync::atomic::Ordering;
 
-use parking_lot::RwLock;
-
 use super::{Entry, LINKED, MAX_LEVEL, REMOVED, VectorIndex};
 use crate::error::{CoreError, Result};
 use crate::model::{HnswParams, Metric};
@@ -149,16 +147,17 @@ impl VectorIndex {
         // A node counts as linked only if its lists exist; states are frozen here so the graph
         // section below describes exactly the slots marked linked.
         let states: Vec<u8> = (0..n)
-            .map(|slot| match self.slots.get(slot) {
-                Some(s) => {
-                    let state = s.state.load(Ordering::Acquire) & (REMOVED | LINKED);
-                    if s.layers.get().is_some() {
-                        state
-                    } else {
-                        state & !LINKED
-                    }
+            .map(|slot| {
+                let state = self
+                    .states
+                    .get(slot)
+                    .map_or(0, |s| s.load(Ordering::Acquire));
+                let state = state & (REMOVED | LINKED);
+                if self.links.level(slot).is_some() {
+                    state
+                } else {
+                    state & !LINKED
                 }
-                None => 0,
             })
             .collect();
         out.put(&states)?;
@@ -177,20 +176,17 @@ impl VectorIndex {
         }
 
         let mut graph = Vec::new();
+        let mut list = Vec::new();
         for (slot, state) in (0..n).zip(&states) {
             if state & LINKED == 0 {
                 continue;
             }
-            let layers = self
-                .slots
-                .get(slot)
-                .and_then(|s| s.layers.get())
-                .map_or(&[][..], |l| &l[..]);
-            graph.push(layers.len().saturating_sub(1) as u8);
-            for list in layers {
-                let list = list.read();
+            let level = self.links.level(slot).unwrap_or(0);
+            graph.push(level as u8);
+            for layer in 0..=level {
+                self.links.read_consistent(slot, layer, &mut list);
                 graph.extend_from_slice(&(list.len() as u16).to_le_bytes());
-                for id in list.iter() {
+                for id in &list {
                     graph.extend_from_slice(&id.to_le_bytes());
                 }
             }
@@ -286,8 +282,9 @@ impl VectorIndex {
             .filter(|&s| states[s as usize] & LINKED != 0)
             .collect();
         let graph_len = r.u64("graph length")?;
-        let max_node_bytes =
-            1 + 2 * (MAX_LEVEL as u64 + 1) + 4 * (index.m0 + MAX_LEVEL * index.m) as u64;
+        let max_node_bytes = 1
+            + 2 * (MAX_LEVEL as u64 + 1)
+            + 4 * (index.links.cap(0) + MAX_LEVEL * index.links.cap(1)) as u64;
         if graph_len > linked.len() as u64 * max_node_bytes {
             return Err(corrupt(format!(
                 "graph section of {graph_len} bytes is too long for {} linked slots",
@@ -295,7 +292,7 @@ impl VectorIndex {
             )));
         }
         let graph = r.bytes(graph_len as usize, "graph")?;
-        let mut lists = parse_graph(&graph, &linked, n, index.m, index.m0)?;
+        let mut lists = parse_graph(&graph, &linked, n, index.links.cap(1), index.links.cap(0))?;
 
         let mut stored_crc = [0u8; 4];
         read_exact(r.inner, &mut stored_crc, "checksum")?;
@@ -329,18 +326,17 @@ impl VectorIndex {
             if better {
                 entry = Some((Entry { slot, level }, live));
             }
-            let s = index
-                .slots
-                .get(slot)
-                .ok_or_else(|| corrupt("slot not allocated"))?;
-            let layers: Box<[RwLock<Vec<u32>>]> = layers.into_iter().map(RwLock::new).collect();
-            if s.layers.set(layers).is_err() {
+            if index.links.level(slot).is_some() {
                 return Err(corrupt(format!("slot {slot} appears twice in the graph")));
+            }
+            index.links.prepare(slot, level);
+            for (layer, ids) in layers.into_iter().enumerate() {
+                index.links.update(slot, layer, |list| *list = ids);
             }
         }
         for (slot, &state) in (0..n).zip(&states) {
-            if let Some(s) = index.slots.get(slot) {
-                s.state.store(state, Ordering::Release);
+            if let Some(s) = index.states.get(slot) {
+                s.store(state, Ordering::Release);
             }
         }
         index.removed.store(removed, Ordering::Relaxed);

@@ -609,12 +609,9 @@ fn concurrent_linking_leaves_no_node_unreachable() {
     link_all(&index);
     let mut in_degree = vec![0usize; data.len()];
     for slot in 0..data.len() as u32 {
-        let layers = index
-            .slots
-            .get(slot)
-            .and_then(|s| s.layers.get())
-            .expect("linked");
-        for &n in layers[0].read().iter() {
+        let mut list = Vec::new();
+        index.links.read(slot, 0, &mut list);
+        for &n in &list {
             in_degree[n as usize] += 1;
         }
     }

@@ -38,6 +38,7 @@ impl Ord for Cand {
 /// Scratch space of one search or one linking batch.
 #[derive(Default)]
 pub(crate) struct SearchCtx {
+    /// u16 keeps the array small enough to stay in cache (a wrap costs one clear per 65535 uses).
     marks: Vec<u32>,
     epoch: u32,
     /// Frontier of a layer search, nearest first.
