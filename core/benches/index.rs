@@ -157,15 +157,18 @@ fn run(name: &str, data: &[Vec<f32>], queries: &[Vec<f32>], params: HnswParams) 
     index.write_to(&mut bytes).expect("serialise");
     let write = t.elapsed();
     let t = Instant::now();
+    let cpu = cpu_time(true);
     let loaded =
         VectorIndex::read_from(&mut &bytes[..], DIM, Metric::Cosine, params).expect("load");
     let load = t.elapsed();
+    let load_cpu = cpu_time(true) - cpu;
     assert_eq!(loaded.linked_count(), data.len());
     let raw = data.len() * DIM * 4;
     println!(
-        "  serialise {:.3} s, load {:.3} s, {:.1} MB ({:.1} MB of raw vectors, graph overhead {:.0}%)",
+        "  serialise {:.3} s, load {:.3} s ({:.3} s CPU), {:.1} MB ({:.1} MB of raw vectors, graph overhead {:.0}%)",
         secs(write),
         secs(load),
+        secs(load_cpu),
         bytes.len() as f64 / 1e6,
         raw as f64 / 1e6,
         (bytes.len() - raw) as f64 * 100.0 / raw as f64

@@ -6,6 +6,7 @@
 use std::cmp::Reverse;
 use std::sync::atomic::Ordering;
 
+use super::distance::Query;
 use super::visited::{Cand, SearchCtx};
 use super::{Entry, MAX_LEVEL, REMOVED, VectorIndex};
 
@@ -57,8 +58,8 @@ impl VectorIndex {
     }
 
     #[inline]
-    fn key_to(&self, q: &[f32], slot: u32) -> f32 {
-        self.space.key(q, self.row(slot))
+    fn key_to(&self, q: &Query<'_>, slot: u32) -> f32 {
+        self.space.key_fast(q, self.row(slot))
     }
 
     #[inline]
@@ -71,7 +72,7 @@ impl VectorIndex {
     /// Greedy walk on one layer towards `q`, starting from `cur`.
     fn greedy(
         &self,
-        q: &[f32],
+        q: &Query<'_>,
         mut cur: Cand,
         layer: usize,
         limit: u32,
@@ -103,7 +104,13 @@ impl VectorIndex {
 
     /// Beam search on one layer from `entry_points`; leaves the best `p.ef` results in `ctx.top`.
     /// With `p.skip_removed`, removed slots are traversed but never enter the results.
-    fn search_layer(&self, q: &[f32], entry_points: &[Cand], p: LayerSearch, ctx: &mut SearchCtx) {
+    fn search_layer(
+        &self,
+        q: &Query<'_>,
+        entry_points: &[Cand],
+        p: LayerSearch,
+        ctx: &mut SearchCtx,
+    ) {
         let LayerSearch {
             ef,
             layer,
@@ -131,11 +138,11 @@ impl VectorIndex {
             neighbours.retain(|&n| n < limit && ctx.visit(n));
             // Rows are scattered in memory: keep a few loads in flight ahead of the arithmetic.
             for &n in neighbours.iter().take(PREFETCH_AHEAD) {
-                self.rows.prefetch(n);
+                self.rows.prefetch(n, self.space.walk_len());
             }
             for (i, &n) in neighbours.iter().enumerate() {
                 if let Some(&ahead) = neighbours.get(i + PREFETCH_AHEAD) {
-                    self.rows.prefetch(ahead);
+                    self.rows.prefetch(ahead, self.space.walk_len());
                 }
                 let key = self.key_to(q, n);
                 let admit =
@@ -163,7 +170,7 @@ impl VectorIndex {
     /// best first; leaves the layer-0 visited set in `ctx`.
     pub(super) fn search_graph(
         &self,
-        q: &[f32],
+        q: &Query<'_>,
         entry: Entry,
         ef: usize,
         limit: u32,
@@ -203,7 +210,7 @@ impl VectorIndex {
             let row = self.row(c.slot);
             if kept
                 .iter()
-                .all(|k| self.space.key(row, self.row(k.slot)) >= c.key)
+                .all(|k| self.space.key_codes(row, self.row(k.slot)) >= c.key)
             {
                 kept.push(c);
             }
@@ -235,7 +242,7 @@ impl VectorIndex {
             }
         };
         let limit = self.rows.len();
-        let q = self.row(slot);
+        let q = &self.space.record_query(self.row(slot));
         let mut cur = Cand {
             key: self.key_to(q, entry.slot),
             slot: entry.slot,
@@ -303,13 +310,13 @@ impl VectorIndex {
                 return;
             }
             for &n in list.iter() {
-                self.rows.prefetch(n);
+                self.rows.prefetch(n, self.space.walk_len());
             }
             let base = self.row(node);
             let mut cands: Vec<Cand> = list
                 .iter()
                 .map(|&n| Cand {
-                    key: self.space.key(base, self.row(n)),
+                    key: self.space.key_codes(base, self.row(n)),
                     slot: n,
                 })
                 .collect();

@@ -169,7 +169,7 @@ impl VectorIndex {
                 .row(slot)
                 .ok_or_else(|| io::Error::other("slot vanished while writing"))?;
             bytes.clear();
-            for v in &row[..self.dim] {
+            for v in self.space.vector(row) {
                 bytes.extend_from_slice(&v.to_le_bytes());
             }
             out.put(&bytes)?;

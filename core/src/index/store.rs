@@ -263,11 +263,12 @@ impl RowStore {
 }
 
 impl RowStore {
-    /// Asks the CPU to start loading row `i` into cache (a hint; no effect if `i` is unpublished).
+    /// Asks the CPU to start loading the first `words` words of row `i` into cache (a hint; no
+    /// effect if `i` is unpublished).
     #[inline]
-    pub(crate) fn prefetch(&self, i: u32) {
+    pub(crate) fn prefetch(&self, i: u32, words: usize) {
         if let Some(row) = self.row(i) {
-            prefetch_bytes(row.as_ptr().cast(), row.len() * 4);
+            prefetch_bytes(row.as_ptr().cast(), words.min(row.len()) * 4);
         }
     }
 }
