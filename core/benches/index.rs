@@ -1,7 +1,7 @@
 //! Vector index benchmark: build throughput, search QPS and recall, serialisation.
 //!
-//! Run with `cargo bench -p vectorizer-core --bench index [-- N [clustered|uniform]]` (default:
-//! 100000 vectors, both data sets). Prints a table; there are no pass/fail thresholds.
+//! Run with `cargo bench -p vectorizer-core --bench index [-- N [clustered|uniform] [efc=E]]`
+//! (default: 100000 vectors, both data sets, the default `ef_construction`). Prints a table; there are no pass/fail thresholds.
 //!
 //! Machines are shared, so next to wall-clock rates the table shows CPU-time rates (work done per
 //! CPU-second actually received: process CPU time for the multi-threaded build, thread CPU time
@@ -30,7 +30,10 @@ fn main() {
         .cloned();
     let params = HnswParams {
         m: DEFAULT_M,
-        ef_construction: DEFAULT_EF_CONSTRUCTION,
+        ef_construction: args
+            .iter()
+            .find_map(|a| a.strip_prefix("efc=").and_then(|v| v.parse().ok()))
+            .unwrap_or(DEFAULT_EF_CONSTRUCTION),
         ef_search: DEFAULT_EF_SEARCH,
     };
     println!(

@@ -264,6 +264,7 @@ impl VectorIndex {
             // yet; offer them as candidates so two close nodes inserted together still link up.
             for other in self.in_flight.lock().iter().copied() {
                 if other != slot
+                    && other < limit
                     && self.level_of(other) >= layer
                     && !found.iter().any(|c| c.slot == other)
                 {

@@ -73,6 +73,12 @@ fn assert_well_formed(hits: &[(u32, f32)], metric: Metric) {
 }
 
 #[test]
+fn index_is_send_and_sync() {
+    fn check<T: Send + Sync>() {}
+    check::<VectorIndex>();
+}
+
+#[test]
 fn recall_at_10_on_clustered_and_uniform_data() {
     let gmm = GaussianMixture::standard(128, 11);
     let data = gmm.sample(10_000, 12);

@@ -64,15 +64,16 @@ impl SearchCtx {
         self.top.clear();
     }
 
-    /// Marks `slot` visited; returns false if it already was. `slot` must be `< limit` of `reset`.
+    /// Marks `slot` visited; returns false if it already was, or if it is beyond the `limit` of
+    /// `reset` (such slots were published after the search started and are not walked).
     #[inline]
     pub(crate) fn visit(&mut self, slot: u32) -> bool {
-        let mark = &mut self.marks[slot as usize];
-        if *mark == self.epoch {
-            false
-        } else {
-            *mark = self.epoch;
-            true
+        match self.marks.get_mut(slot as usize) {
+            Some(mark) if *mark != self.epoch => {
+                *mark = self.epoch;
+                true
+            }
+            _ => false,
         }
     }
 
