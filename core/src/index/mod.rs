@@ -69,10 +69,9 @@ use std::sync::atomic::{AtomicU8, AtomicU32, Ordering};
 
 use parking_lot::{Mutex, RwLock};
 
-use links::Links;
-
 use crate::model::{HnswParams, Metric};
 use distance::Space;
+use links::Links;
 use store::{Chunked, RowStore};
 use visited::{Cand, CtxPool, TopK};
 
@@ -133,12 +132,13 @@ impl VectorIndex {
     /// An empty index of `dim`-dimensional vectors.
     pub fn new(dim: usize, metric: Metric, params: HnswParams) -> Self {
         let m = (params.m as usize).max(2);
+        let space = Space::new(metric, dim);
         Self {
             dim,
             metric,
             params,
-            space: Space::new(metric, dim),
-            rows: RowStore::new(Space::new(metric, dim).record_len()),
+            space,
+            rows: RowStore::new(space.record_len()),
             states: Chunked::new(),
             links: Links::new(m, 2 * m),
             entry: RwLock::new(None),

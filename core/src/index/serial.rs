@@ -220,7 +220,8 @@ impl VectorIndex {
             )));
         }
         let file_dim = r.u32("dimension")?;
-        if file_dim as usize != dim {
+        // Every slot then costs at least 5 bytes of input, which bounds what a load can allocate.
+        if file_dim == 0 || file_dim as usize != dim {
             return Err(corrupt(format!(
                 "dimension {file_dim} does not match the collection's {dim}"
             )));
@@ -251,7 +252,7 @@ impl VectorIndex {
 
         let index = VectorIndex::new(dim, metric, params);
         let row_bytes = dim * 4;
-        let rows_per_block = (BLOCK / row_bytes.max(1)).max(1);
+        let rows_per_block = (BLOCK / row_bytes).max(1);
         let mut block = vec![0u8; rows_per_block.min(n as usize) * row_bytes];
         let mut vector = vec![0f32; dim];
         let mut slot = 0u32;
@@ -259,7 +260,7 @@ impl VectorIndex {
             let rows = (n - slot).min(rows_per_block as u32) as usize;
             let block = &mut block[..rows * row_bytes];
             r.exact(block, "vectors")?;
-            for chunk in block.chunks_exact(row_bytes.max(1)).take(rows) {
+            for chunk in block.chunks_exact(row_bytes) {
                 for (v, b) in vector.iter_mut().zip(chunk.chunks_exact(4)) {
                     *v = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
                 }
@@ -268,13 +269,6 @@ impl VectorIndex {
                 }
                 index.add(&vector);
                 slot += 1;
-            }
-            if row_bytes == 0 {
-                // dim 0: nothing to read per row.
-                for _ in 0..rows {
-                    index.add(&vector);
-                    slot += 1;
-                }
             }
         }
 

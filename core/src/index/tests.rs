@@ -568,6 +568,11 @@ fn corrupt_input_is_an_error_not_a_panic() {
     }
     // Mismatched collection settings.
     assert!(VectorIndex::read_from(&mut &bytes[..], 5, Metric::Cosine, params).is_err());
+    let mut zero_dim = Vec::new();
+    VectorIndex::new(0, Metric::Cosine, params)
+        .write_to(&mut zero_dim)
+        .expect("write");
+    assert!(VectorIndex::read_from(&mut &zero_dim[..], 0, Metric::Cosine, params).is_err());
     assert!(VectorIndex::read_from(&mut &bytes[..], 4, Metric::Dot, params).is_err());
     assert!(VectorIndex::read_from(&mut &bytes[..], 4, Metric::Cosine, defaults()).is_err());
 }
