@@ -199,8 +199,9 @@ impl VectorIndex {
     }
 
     /// Rebuilds an index from [`VectorIndex::write_to`] output without re-running HNSW
-    /// construction. Reads exactly the bytes written. Every inconsistency (wrong dimension, metric
-    /// or M, truncation, bad counts or ids, checksum mismatch) is `CoreError::Decode`.
+    /// construction. Reads exactly the bytes written. Every inconsistency (wrong or zero
+    /// dimension, other metric or M, truncation, bad counts or ids, checksum mismatch) is
+    /// `CoreError::Decode`. Pass a buffered reader or not: reads are done in blocks of up to 1 MiB.
     pub fn read_from(
         r: &mut dyn Read,
         dim: usize,
