@@ -1,7 +1,8 @@
 //! Vector index benchmark: build throughput, search QPS and recall, serialisation.
 //!
 //! Run with `cargo bench -p vectorizer-core --bench index [-- N [clustered|uniform] [efc=E]]`
-//! (default: 100000 vectors, both data sets, the default `ef_construction`). Prints a table; there are no pass/fail thresholds.
+//! (default: 100000 vectors, both data sets, the default `ef_construction`). Prints a table;
+//! there are no pass/fail thresholds.
 //!
 //! Machines are shared, so next to wall-clock rates the table shows CPU-time rates (work done per
 //! CPU-second actually received: process CPU time for the multi-threaded build, thread CPU time

@@ -3,7 +3,7 @@
 //! **Why our own HNSW.** Off-the-shelf crates (e.g. `hnsw_rs`) build a graph over a fixed set of
 //! points; they do not tombstone deletes, do not let vectors be searched before they are linked,
 //! and do not link from several threads while others search and one appends. Our write path needs
-//! all three, so the index is written here (about 1,500 lines with tests), following Malkov &
+//! all three, so the index is written here (about 2,000 lines besides tests), following Malkov &
 //! Yashunin (2016/2018) and the hnswlib reference implementation, whose recall it matches on the
 //! same data and parameters.
 //!
