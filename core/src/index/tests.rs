@@ -62,6 +62,12 @@ fn assert_well_formed(hits: &[(u32, f32)], metric: Metric) {
 }
 
 #[test]
+fn index_is_send_and_sync() {
+    fn check<T: Send + Sync>() {}
+    check::<VectorIndex>();
+}
+
+#[test]
 fn recall_at_10_on_clustered_and_uniform_data() {
     let gmm = GaussianMixture::standard(128, 11);
     let data = gmm.sample(10_000, 12);
@@ -434,6 +440,9 @@ fn corrupt_input_is_an_error_not_a_panic() {
     }
     // Mismatched collection settings.
     assert!(VectorIndex::read_from(&mut &bytes[..], 5, Metric::Cosine, params).is_err());
+    let mut zero_dim = Vec::new();
+    VectorIndex::new(0, Metric::Cosine, params).write_to(&mut zero_dim).expect("write");
+    assert!(VectorIndex::read_from(&mut &zero_dim[..], 0, Metric::Cosine, params).is_err());
     assert!(VectorIndex::read_from(&mut &bytes[..], 4, Metric::Dot, params).is_err());
     assert!(VectorIndex::read_from(&mut &bytes[..], 4, Metric::Cosine, defaults()).is_err());
 }
@@ -479,8 +488,9 @@ fn concurrent_linking_leaves_no_node_unreachable() {
     link_all(&index);
     let mut in_degree = vec![0usize; data.len()];
     for slot in 0..data.len() as u32 {
-        let layers = index.slots.get(slot).and_then(|s| s.layers.get()).expect("linked");
-        for &n in layers[0].read().iter() {
+        let mut list = Vec::new();
+        index.links.read(slot, 0, &mut list);
+        for &n in &list {
             in_degree[n as usize] += 1;
         }
     }
