@@ -112,8 +112,11 @@ pub(super) async fn run(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr
     };
     let state = SessionState::new(delivered);
     let end = tokio::select! {
-        () = cancel.cancelled() => End::Shutdown,
+        // A closer that went through the registry recorded its reason: it wins over a shutdown
+        // that follows it (the node closes every session before it stops the listener).
+        biased;
         () = guard.cancel.cancelled() => End::ClosedByMaster,
+        () = cancel.cancelled() => End::Shutdown,
         e = acks::receive(&shared, &guard, reader, &state, retry_tx) => End::Failed(e),
         end = send(&shared, &guard, &mut writer, &hello, decision, master_last, &state, retry_rx) => end,
     };
