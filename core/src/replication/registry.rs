@@ -454,6 +454,35 @@ mod tests {
     }
 
     #[test]
+    fn closing_records_the_reason_once_and_a_replaced_session_cannot_overwrite_facts() {
+        let reg = Registry::default();
+        let old = reg.attach("r1", announced(), 4, 1).expect("attach");
+        old.set_position(10);
+        assert!(old.entry.is_live());
+        assert!(old.entry.close_session_because("first reason"));
+        assert!(!old.entry.close_session_because("second reason"), "already closing: nothing to close");
+        assert!(!old.entry.is_live(), "a closing session is not live");
+        assert!(old.cancel.is_cancelled());
+        assert_eq!(old.entry.facts.lock().last_error.as_deref(), Some("first reason"));
+
+        let new = reg.attach("r1", announced(), 4, 2).expect("reconnect");
+        assert_eq!(new.entry.facts.lock().position, None, "a new session starts without a position");
+        old.fail("late error of the old session");
+        old.set_position(99);
+        assert_eq!(new.entry.facts.lock().last_error.as_deref(), Some("first reason"));
+        assert_eq!(new.entry.facts.lock().position, None);
+        new.set_position(20);
+        new.entry.record_ack(25, 3);
+        new.entry.record_ack(22, 4);
+        assert_eq!(new.entry.facts.lock().position, Some(25), "acks advance the position, never back");
+        new.fail("new session error");
+        assert_eq!(new.entry.facts.lock().last_error.as_deref(), Some("new session error"));
+        drop(new);
+        assert_eq!(old.entry.facts.lock().position, None, "a dropped session pins nothing");
+        reg.close_all();
+    }
+
+    #[test]
     fn restore_round_trips_exported_counters() {
         let reg = Registry::default();
         let guard = reg.attach("r1", announced(), 4, 10).expect("attach");

@@ -192,3 +192,85 @@ pub(super) async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + 
         .await
         .map_err(|e| CoreError::Unavailable { reason: format!("a replication I/O task failed: {e}") })?
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use super::*;
+    use crate::replication::conn::{self, ByteCounters};
+    use crate::replication::registry::{Announced, Registry};
+    use crate::storage::snapshot::{CHUNK_BYTES, SnapshotWriter};
+
+    /// A snapshot of `chunks` full chunks, a loopback connection, and a task collecting the
+    /// indexes of the chunks that cross it.
+    async fn setup(
+        chunks: usize,
+    ) -> (tempfile::TempDir, Transfer, mpsc::Sender<u64>, FrameWriter, tokio::task::JoinHandle<Vec<u64>>) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut writer = SnapshotWriter::create(dir.path(), 1, 10).expect("snapshot writer");
+        let body: Vec<u8> = (0..chunks * CHUNK_BYTES).map(|i| (i % 251) as u8).collect();
+        writer.write_all(&body).expect("body");
+        let (path, manifest) = writer.finish(1, 1).expect("finish");
+        assert_eq!(manifest.chunks, chunks as u64);
+        let (opened, cursor) = snapshot::open_chunks(&path).expect("open");
+        assert_eq!(opened, manifest);
+        let (tx, rx) = mpsc::channel(4);
+        let transfer = Transfer::new(path, manifest, cursor, rx);
+
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let client = tokio::net::TcpStream::connect(listener.local_addr().expect("addr")).await.expect("connect");
+        let (server, _) = listener.accept().await.expect("accept");
+        let (_r, frame_writer) =
+            conn::split(server, "replica".into(), ByteCounters::default(), ByteCounters::default());
+        let (mut reader, _w) = conn::split(client, "master".into(), ByteCounters::default(), ByteCounters::default());
+        reader.authenticated();
+        let collector = tokio::spawn(async move {
+            let mut seen = Vec::new();
+            while let Ok(Frame::SnapshotChunk { index, .. }) = reader.read(std::time::Duration::from_secs(20)).await {
+                seen.push(index);
+            }
+            seen
+        });
+        (dir, transfer, tx, frame_writer, collector)
+    }
+
+    fn entry() -> (Registry, crate::replication::registry::SessionGuard) {
+        let registry = Registry::default();
+        let announced = Announced { host: "h".into(), port: 1, repl_addr: "h:2".into() };
+        let guard = registry.attach("r-1", announced, 4, 1).expect("attach");
+        (registry, guard)
+    }
+
+    #[tokio::test]
+    async fn a_retry_during_the_transfer_goes_back_and_a_future_one_is_ignored() {
+        let (_dir, mut transfer, retries, mut writer, collector) = setup(4).await;
+        let (_registry, guard) = entry();
+        // Chunk 0 was sent in an earlier pass; the replica asks for it again, and also for chunk
+        // 3, which this pass has not sent yet.
+        retries.send(3).await.expect("queue");
+        retries.send(0).await.expect("queue");
+        let back = transfer.send_chunks(&mut writer, &guard.entry, 1).await.expect("send");
+        assert_eq!(back, Some(0), "goes back to the rejected chunk before sending anything");
+        assert_eq!(transfer.send_chunks(&mut writer, &guard.entry, 0).await.expect("send"), None);
+        let progress = guard.entry.facts.lock().sync_progress.expect("progress");
+        assert_eq!(progress.bytes_done, progress.bytes_total);
+        assert_eq!(progress.bytes_total, transfer.manifest().body_bytes);
+        drop(writer);
+        assert_eq!(collector.await.expect("collector"), vec![0, 1, 2, 3]);
+    }
+
+    #[tokio::test]
+    async fn retries_are_limited_per_chunk_and_must_name_a_chunk() {
+        let (_dir, mut transfer, _retries, _writer, _collector) = setup(2).await;
+        for _ in 0..MAX_CHUNK_RETRIES {
+            assert!(transfer.accept_retry(1, 2, "replica").expect("within the limit"));
+        }
+        let err = transfer.accept_retry(1, 2, "replica").expect_err("over the limit");
+        assert!(err.to_string().contains("rejected 4 times"), "{err}");
+        assert!(transfer.accept_retry(0, 2, "replica").expect("another chunk has its own budget"));
+        assert!(!transfer.accept_retry(1, 1, "replica").expect("not sent yet: ignored"));
+        let err = transfer.accept_retry(2, 2, "replica").expect_err("no such chunk");
+        assert!(matches!(err, CoreError::ProtocolViolation { .. }), "{err}");
+    }
+}
