@@ -117,6 +117,14 @@ pub(super) async fn accept(shared: &Shared, reader: &mut FrameReader, writer: &m
             return None;
         }
     };
+    // A demotion sets the role, then closes every session: checking the role again after
+    // registering means a session is either closed by the demotion or refused here.
+    if shared.role() != ReplicationRole::Master {
+        tracing::info!(%peer, %replica_id, "refusing a replica: this node stopped being the master");
+        guard.fail("refused: this node stopped being the master");
+        refuse(writer, RefuseCode::NotMaster, "this node stopped being the master".to_owned()).await;
+        return None;
+    }
     guard.entry.bytes_sent.fetch_add(challenge.len() as u64, Ordering::Relaxed);
     writer.count_into(guard.entry.bytes_sent.clone());
     reader.authenticated();

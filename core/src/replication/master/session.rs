@@ -139,6 +139,9 @@ pub(super) async fn run(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr
     }
     drop(guard);
     drop(writer);
+    // Stop pinning the log for this replica now, not at the next tick (a node that was demoted
+    // gets no master ticks any more).
+    health::pin_log(&shared);
 }
 
 /// The sending half: answers the decision, then streams. Returns only when the session ends.

@@ -143,3 +143,21 @@ async fn shutdown_closes_sessions_and_records_why() {
     assert!(error.contains("shutdown"), "{error}");
     drop(shared);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demotion_closes_sessions_and_refuses_new_replicas() {
+    let master = Master::start().await;
+    master.write(2);
+    let (mut peer, _) = Peer::join(master.addr(), "r-1", master.history(), 2).await;
+    let entry = master.entry("r-1");
+    master.repl.replica_of(Some("127.0.0.1:9".into())).await.expect("demote");
+    peer.expect_closed(|_| false).await;
+    eventually("session ended", || !entry.facts.lock().link_up).await;
+    let error = entry.facts.lock().last_error.clone().expect("error recorded");
+    assert!(error.contains("role change"), "{error}");
+
+    let mut peer = Peer::connect(master.addr(), "r-2").await;
+    peer.hello(PROTOCOL_VERSION, master.history(), 2).await;
+    assert_eq!(refused(&peer.recv().await), RefuseCode::NotMaster);
+    master.stop().await;
+}
