@@ -99,16 +99,15 @@ pub(super) async fn run(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr
     let log = shared.engine.log();
     let master_last = log.last_offset();
     let decision = shared.history().decide(&hello.history, hello.applied_offset, log.first_offset(), master_last);
-    let (retry_tx, retry_rx) = match decision {
-        SyncDecision::FullSync { .. } => {
-            let (tx, rx) = mpsc::channel(RETRY_QUEUE);
-            (Some(tx), Some(rx))
+    let (plan, retry_tx, delivered) = match decision {
+        SyncDecision::Continue { from_offset } => (Plan::Partial { from_offset }, None, from_offset - 1),
+        SyncDecision::FullSync { reason } => {
+            let (tx, retries) = mpsc::channel(RETRY_QUEUE);
+            (Plan::Full { reason, retries }, Some(tx), 0)
         }
-        SyncDecision::Continue { .. } | SyncDecision::StaleMaster { .. } => (None, None),
-    };
-    let delivered = match decision {
-        SyncDecision::Continue { from_offset } => from_offset - 1,
-        SyncDecision::FullSync { .. } | SyncDecision::StaleMaster { .. } => 0,
+        SyncDecision::StaleMaster { replica_epoch, master_epoch } => {
+            (Plan::Stale { replica_epoch, master_epoch }, None, 0)
+        }
     };
     let state = SessionState::new(delivered);
     let end = tokio::select! {
@@ -118,7 +117,7 @@ pub(super) async fn run(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr
         () = guard.cancel.cancelled() => End::ClosedByMaster,
         () = cancel.cancelled() => End::Shutdown,
         e = acks::receive(&shared, &guard, reader, &state, retry_tx) => End::Failed(e),
-        end = send(&shared, &guard, &mut writer, &hello, decision, master_last, &state, retry_rx) => end,
+        end = send(&shared, &guard, &mut writer, &hello, plan, master_last, &state) => end,
     };
     let replica_id = &hello.replica_id;
     match end {
@@ -144,24 +143,36 @@ pub(super) async fn run(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr
     health::pin_log(&shared);
 }
 
+/// What the sender does, from the sync decision.
+enum Plan {
+    Partial {
+        from_offset: u64,
+    },
+    /// `retries` receives the chunk retries the receiver reads.
+    Full {
+        reason: String,
+        retries: mpsc::Receiver<u64>,
+    },
+    Stale {
+        replica_epoch: u64,
+        master_epoch: u64,
+    },
+}
+
 /// The sending half: answers the decision, then streams. Returns only when the session ends.
-#[allow(clippy::too_many_arguments)]
 async fn send(
     shared: &Shared,
     guard: &SessionGuard,
     writer: &mut FrameWriter,
     hello: &Hello,
-    decision: SyncDecision,
+    plan: Plan,
     master_last: u64,
     state: &SessionState,
-    retries: Option<mpsc::Receiver<u64>>,
 ) -> End {
     let replica_id = &hello.replica_id;
-    let result = match (decision, retries) {
-        (SyncDecision::Continue { from_offset }, _) => {
-            partial(shared, guard, writer, from_offset, master_last, state).await
-        }
-        (SyncDecision::FullSync { reason }, Some(retries)) => {
+    let result = match plan {
+        Plan::Partial { from_offset } => partial(shared, guard, writer, from_offset, master_last, state).await,
+        Plan::Full { reason, retries } => {
             if reason.contains("diverged") {
                 tracing::warn!(%replica_id, applied = hello.applied_offset, master_last, %reason, "full sync needed");
             } else {
@@ -169,10 +180,7 @@ async fn send(
             }
             full(shared, guard, writer, master_last, state, retries).await
         }
-        (SyncDecision::FullSync { .. }, None) => {
-            Err(CoreError::Unavailable { reason: "full sync started without its retry channel".to_owned() })
-        }
-        (SyncDecision::StaleMaster { replica_epoch, master_epoch }, _) => {
+        Plan::Stale { replica_epoch, master_epoch } => {
             let message = format!(
                 "this master is stale: the replica knows epoch {replica_epoch}, this master's newest epoch is {master_epoch}"
             );
