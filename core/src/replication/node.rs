@@ -136,6 +136,11 @@ impl Shared {
 
     /// Writes the state file (blocking I/O: call from a blocking context).
     pub fn persist_now(&self) -> Result<()> {
+        // The persist tick and role changes save concurrently and share the state file's temporary
+        // name: one save at a time, each taking the state under the lock, so the last file written
+        // holds the newest state (never a tick's older copy written after a role change's save).
+        static ONE_SAVE_AT_A_TIME: Mutex<()> = Mutex::new(());
+        let _one_save = ONE_SAVE_AT_A_TIME.lock();
         persist::save(&self.engine.config().data_dir, &self.to_persisted())
     }
 }
