@@ -60,7 +60,6 @@ impl TestApp {
         let mut repl = ReplicationConfig::new("127.0.0.1:0", "127.0.0.1:15002");
         tune(&mut repl);
         let replication = Replication::start(Arc::clone(&engine), repl).await.expect("replication starts");
-        wait_first_periodic_save(dir.path()).await;
         let state = AppState::new(engine, 64 * 1024 * 1024).with_replication(Arc::clone(&replication));
         Self { router: app(state), replication: Some(replication), _dir: dir }
     }
@@ -104,22 +103,6 @@ impl TestApp {
     /// Sends a request without a body.
     pub async fn empty(&self, method: Method, uri: &str) -> (StatusCode, Value) {
         self.raw(method, uri, None, Vec::new()).await
-    }
-}
-
-/// Waits until the runtime's persist loop replaced the state file written by `start` (its first tick
-/// saves at once, the next one a second later). Role changes made right after that do not collide
-/// with a periodic save: see `replication::bug_concurrent_state_file_writes_fail_role_changes`.
-async fn wait_first_periodic_save(data_dir: &std::path::Path) {
-    use std::os::unix::fs::MetadataExt;
-    let path = data_dir.join("replication").join("state.json");
-    let inode = || std::fs::metadata(&path).map(|m| m.ino()).ok();
-    // On the current-thread test runtime the loop has not run yet when `start` returns.
-    let written_by_start = inode().expect("start wrote the state file");
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
-    while inode() == Some(written_by_start) {
-        assert!(tokio::time::Instant::now() < deadline, "the persist loop never saved the state file");
-        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
     }
 }
 

@@ -209,7 +209,6 @@ fn replication_configuration_errors_exit_2_naming_the_key() {
 }
 
 #[test]
-#[ignore = "waiting for core replication (the placeholder master::serve drops the listener)"]
 fn replication_address_in_use_exits_1_naming_it() {
     let first = Node::start(NodeOptions::default().args(["--repl-addr", "127.0.0.1:0"]));
     let taken = first.repl_addr().to_string();
