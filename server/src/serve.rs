@@ -85,6 +85,13 @@ async fn serve_until_signal(
     let listener = TcpListener::bind(addr).await.map_err(|source| ServeError::Bind { addr, source })?;
     let local = listener.local_addr().map_err(|source| ServeError::Bind { addr, source })?;
     let replication = if config.replication.is_enabled() {
+        if local.ip().is_unspecified() && config.replication.announce_http.is_none() {
+            tracing::warn!(
+                http_addr = %local,
+                "replication.announce_http is not set and http.addr is a wildcard address: peers and clients \
+                 will be told {local}; set replication.announce_http to a reachable host:port"
+            );
+        }
         let repl_config = config.replication.runtime_config(local);
         let repl_addr = config.replication.listen_addr();
         let started = Replication::start(Arc::clone(&engine), repl_config)
@@ -94,7 +101,7 @@ async fn serve_until_signal(
     } else {
         None
     };
-    let served = serve_http(config, engine, replication.clone(), listener, data_dir).await;
+    let served = serve_http(config, engine, replication.clone(), listener, local, data_dir).await;
     if let Some(replication) = replication {
         tracing::info!("stopping replication");
         replication.shutdown().await;
@@ -107,9 +114,9 @@ async fn serve_http(
     engine: Arc<Engine>,
     replication: Option<Arc<Replication>>,
     listener: TcpListener,
+    local: SocketAddr,
     data_dir: &std::path::Path,
 ) -> Result<(), ServeError> {
-    let local = listener.local_addr().map_err(|source| ServeError::Bind { addr: config.http.addr.0, source })?;
     let signals = Signals::install()?;
 
     let shown_dir = std::fs::canonicalize(data_dir).unwrap_or_else(|_| data_dir.to_owned());
