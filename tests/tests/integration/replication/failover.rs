@@ -191,3 +191,26 @@ fn stale_master_is_refused() {
     assert_eq!(digest(&r2), d, "the replica kept the newer data");
     assert_eq!(digest(&r2).collections[0].points, 15);
 }
+
+/// The role set at runtime wins over the configuration: a promoted replica restarted with its
+/// original `--replica-of` stays the master (and says so in its log).
+#[test]
+#[ignore = "waiting for core replication (master/ and replica/ sessions)"]
+fn promoted_role_survives_a_restart() {
+    let s = ReplSettings::default();
+    let mut old = s.master();
+    let mut r1 = s.replica(old.repl_addr());
+    create(&old);
+    write_points(&old, 0..5);
+    wait_caught_up(&old, &r1);
+    old.kill9();
+    promote(&r1);
+    write_points(&r1, 5..8);
+    let before = digest(&r1);
+    r1.restart();
+    let st = status(&r1);
+    assert_eq!(st.role, ReplicationRole::Master, "{st:?}");
+    vectorizer_tests::cluster::wait_stderr(&r1, &["wins over the configuration"]);
+    assert_eq!(digest(&r1), before);
+    write_points(&r1, 8..9);
+}

@@ -237,3 +237,20 @@ fn stats_persistence_across_restarts() {
         ts_ms(r_final.last_sync.as_deref().expect("last_sync")) > ts_ms(r_after.last_sync.as_deref().expect("before"))
     );
 }
+
+/// `stats_enabled = false`: replication works, and status reports `stats: null, replicas: null`
+/// with `enabled: true`.
+#[test]
+#[ignore = "waiting for core replication (master/ and replica/ sessions)"]
+fn stats_disabled_still_replicates() {
+    let s = ReplSettings::default().env("VECTORIZER__REPLICATION__STATS_ENABLED", "false");
+    let master = s.master();
+    let replica = s.replica(master.repl_addr());
+    create(&master);
+    write_points(&master, 0..5);
+    wait_caught_up(&master, &replica);
+    for (node, role) in [(&master, ReplicationRole::Master), (&replica, ReplicationRole::Replica)] {
+        let st = status(node);
+        assert_eq!((st.role, st.enabled, st.stats, st.replicas), (role, true, None, None));
+    }
+}
