@@ -424,7 +424,10 @@ async fn a_stale_epoch_or_a_record_outside_the_epochs_drops_the_link() {
     populate(&master, 0, 5);
     let replica = open_engine(rdir.path());
     let m = ScriptedMaster::bind(SECRET).await;
-    let client = Client::start(replica_shared(replica.clone(), repl_config(SECRET), &m.addr), &m.addr);
+    // Far longer than the test's deadline: only the fence can close the connection in time.
+    let mut config = repl_config(SECRET);
+    config.health.disconnect_timeout = Duration::from_secs(600);
+    let client = Client::start(replica_shared(replica.clone(), config, &m.addr), &m.addr);
     let shared = client.shared.clone();
     let history = EpochHistory::new(2, 1);
     let last = master.last_offset();
@@ -588,7 +591,7 @@ async fn apply_to_visible_latency() {
             for i in 1..OPS {
                 let id = format!("p{i}");
                 while replica.get_point("c", &id).is_err() {
-                    std::hint::spin_loop();
+                    std::thread::yield_now();
                 }
                 seen.push(Instant::now());
             }

@@ -137,32 +137,42 @@ impl MasterConn {
         }
     }
 
-    /// Reads frames until an `Ack` of at least `offset`; returns every acked offset seen.
+    /// Reads frames until an `Ack` of at least `offset` (within [`DEADLINE`], heartbeats or not);
+    /// returns every acked offset seen.
     pub async fn acks_until(&mut self, offset: u64) -> Vec<u64> {
         let mut acks = Vec::new();
-        loop {
-            match self.read().await {
-                Frame::Ack { applied_offset } => {
-                    acks.push(applied_offset);
-                    if applied_offset >= offset {
-                        return acks;
+        let read_acks = async {
+            loop {
+                match self.read().await {
+                    Frame::Ack { applied_offset } => {
+                        acks.push(applied_offset);
+                        if applied_offset >= offset {
+                            return;
+                        }
                     }
+                    other => panic!("expected Ack, got {other:?}"),
                 }
-                other => panic!("expected Ack, got {other:?}"),
             }
-        }
+        };
+        tokio::time::timeout(DEADLINE, read_acks).await.expect("the replica acknowledges the offset");
+        acks
     }
 
-    /// Reads until the replica closes the connection; returns the frames read on the way.
+    /// Reads until the replica closes the connection (within [`DEADLINE`], heartbeats or not);
+    /// returns the frames read on the way.
     pub async fn frames_until_closed(&mut self) -> Vec<Frame> {
         let mut frames = Vec::new();
-        loop {
-            match self.reader.read(DEADLINE).await {
-                Ok(f) => frames.push(f),
-                Err(CoreError::PeerClosed { .. } | CoreError::PeerIo { .. }) => return frames,
-                Err(e) => panic!("expected the replica to close the connection, got {e}"),
+        let read_all = async {
+            loop {
+                match self.reader.read(DEADLINE).await {
+                    Ok(f) => frames.push(f),
+                    Err(CoreError::PeerClosed { .. } | CoreError::PeerIo { .. }) => return,
+                    Err(e) => panic!("expected the replica to close the connection, got {e}"),
+                }
             }
-        }
+        };
+        tokio::time::timeout(DEADLINE, read_all).await.expect("the replica closes the connection");
+        frames
     }
 
     /// Sends a full sync of the snapshot at `path`; `corrupt` chunks have a byte flipped (their
