@@ -37,7 +37,6 @@ fn assert_read_only_naming(node: &Node, master: &Node) {
 /// The master dies; replica 1 is promoted and replica 2 re-pointed to it: replica 2 continues by
 /// partial sync (full_syncs unchanged), writes continue on the new master, data converges.
 #[test]
-#[ignore = "waiting for core replication (master/ and replica/ sessions)"]
 fn manual_promote_with_two_replicas() {
     let s = ReplSettings::default();
     let mut master = s.master();
@@ -76,7 +75,6 @@ fn manual_promote_with_two_replicas() {
 /// Testing requirement: "Failover scenario with stats tracking" — the roles swap (the old master
 /// follows the promoted replica) and the stats follow: roles, connected_replicas, last_sync, lag.
 #[test]
-#[ignore = "waiting for core replication (master/ and replica/ sessions)"]
 fn failover_with_stats_tracking() {
     let s = ReplSettings::default();
     let old = s.master();
@@ -133,7 +131,6 @@ fn failover_with_stats_tracking() {
 /// the old master follows the new one, its history has diverged, so it gets a full sync and ends
 /// with exactly the new master's data (its unreplicated writes are gone).
 #[test]
-#[ignore = "waiting for core replication (master/ and replica/ sessions)"]
 fn diverged_old_master_is_fully_resynced() {
     let s = ReplSettings::default();
     let old = s.master();
@@ -165,7 +162,6 @@ fn diverged_old_master_is_fully_resynced() {
 /// the old master, which is still a master of the old epoch: the link is refused as stale and the
 /// replica keeps its data.
 #[test]
-#[ignore = "waiting for core replication (master/ and replica/ sessions)"]
 fn stale_master_is_refused() {
     let s = ReplSettings::default();
     let old = s.master();
@@ -195,7 +191,6 @@ fn stale_master_is_refused() {
 /// The role set at runtime wins over the configuration: a promoted replica restarted with its
 /// original `--replica-of` stays the master (and says so in its log).
 #[test]
-#[ignore = "waiting for core replication (master/ and replica/ sessions)"]
 fn promoted_role_survives_a_restart() {
     let s = ReplSettings::default();
     let mut old = s.master();

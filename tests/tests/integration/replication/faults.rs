@@ -20,7 +20,6 @@ use crate::common::{create_collection, upsert_ok};
 /// A replica with another secret is refused: it never gets data, the master logs the refusal and
 /// the replica's `last_error` says why. The right secret works.
 #[test]
-#[ignore = "waiting for core replication (master/ and replica/ sessions)"]
 fn wrong_secret_is_refused() {
     let right = ReplSettings::default().env("VECTORIZER__REPLICATION__AUTH_SECRET", "alpha");
     let wrong = ReplSettings::default().env("VECTORIZER__REPLICATION__AUTH_SECRET", "beta");
@@ -50,7 +49,6 @@ fn wrong_secret_is_refused() {
 
 /// Beyond `max_replicas`, a replica is refused (and says so); the others are unaffected.
 #[test]
-#[ignore = "waiting for core replication (master/ and replica/ sessions)"]
 fn too_many_replicas_are_refused() {
     let s = ReplSettings::default().env("VECTORIZER__REPLICATION__MAX_REPLICAS", 2);
     let master = s.master();
@@ -89,7 +87,6 @@ fn closed_by_peer(stream: &mut TcpStream) -> bool {
 /// A frame length beyond the limits (before authentication: 64 KiB; ever: 65 MiB) closes the
 /// connection at once, without waiting for or allocating the body; the master stays healthy.
 #[test]
-#[ignore = "waiting for core replication (master/ and replica/ sessions)"]
 fn oversized_frame_is_refused() {
     let s = ReplSettings::default();
     let master = s.master();
@@ -118,7 +115,6 @@ fn oversized_frame_is_refused() {
 /// the master's RSS stays bounded, the link is dropped and counted (`buffer_overflows`,
 /// `last_error`), and after the stall ends the replica resyncs to the same data.
 #[test]
-#[ignore = "waiting for core replication (master/ and replica/ sessions)"]
 fn stalled_replica_master_memory_bounded() {
     const BUFFER: u64 = 1024 * 1024;
     const BATCHES: u64 = 80;

@@ -16,7 +16,6 @@ use crate::common::get_point;
 /// Spec: "Healthy replica tracking" — with heartbeats (every 200 ms here) the replica is
 /// Connected, its last_heartbeat keeps advancing without any write, and its lag is under 50 ms.
 #[test]
-#[ignore = "waiting for core replication (master/ and replica/ sessions)"]
 fn healthy_replica_tracking() {
     let s = ReplSettings::default();
     let master = s.master();
@@ -49,7 +48,6 @@ fn healthy_replica_tracking() {
 /// makes the replica Lagging, a warning is logged once, writes continue; without the delay it
 /// returns to Connected and converges.
 #[test]
-#[ignore = "waiting for core replication (master/ and replica/ sessions)"]
 fn lagging_replica_detection() {
     let s = ReplSettings::default();
     let master = s.master();
@@ -85,7 +83,6 @@ fn lagging_replica_detection() {
 /// Spec: "Dead replica detection" — a replica silent for disconnect_timeout_ms (stalled link)
 /// becomes Disconnected, leaves the active set, and the master keeps serving the other replica.
 #[test]
-#[ignore = "waiting for core replication (master/ and replica/ sessions)"]
 fn dead_replica_detection() {
     let s = ReplSettings::default();
     let master = s.master();
@@ -129,7 +126,6 @@ fn dead_replica_detection() {
 /// Spec: "Disconnected replica shows status" — after the link is cut, the replica's lag keeps
 /// increasing across reads, last_sync stays unchanged and its status is Disconnected.
 #[test]
-#[ignore = "waiting for core replication (master/ and replica/ sessions)"]
 fn disconnected_replica_shows_status() {
     let s = ReplSettings::default();
     let master = s.master();
@@ -171,7 +167,6 @@ fn disconnected_replica_shows_status() {
 /// Disconnected, keeps serving reads, refuses writes naming the master, and continues (partial
 /// sync) when the master comes back on the same address.
 #[test]
-#[ignore = "waiting for core replication (master/ and replica/ sessions)"]
 fn disconnected_replica_handling() {
     let s = ReplSettings::default();
     let mut master = s.master();
@@ -214,7 +209,6 @@ fn disconnected_replica_handling() {
 /// host, port, status, lag and last heartbeat; connected ones show current lag, the disconnected
 /// one its last known state.
 #[test]
-#[ignore = "waiting for core replication (master/ and replica/ sessions)"]
 fn list_all_replicas() {
     let s = ReplSettings::default();
     let master = s.master();
@@ -271,7 +265,6 @@ fn list_all_replicas() {
 /// Testing requirement: "Multiple replicas with different lag times" — the replica behind a
 /// delaying link shows the higher lag and Lagging while the other stays Connected; both recover.
 #[test]
-#[ignore = "waiting for core replication (master/ and replica/ sessions)"]
 fn multiple_replicas_with_different_lag_times() {
     let s = ReplSettings::default();
     let master = s.master();

@@ -13,7 +13,6 @@ use crate::common::upsert_ok;
 /// Spec: "Master node exposes stats" — a master with 2 connected replicas reports bytes sent,
 /// connected replicas, operations pending and the last snapshot size.
 #[test]
-#[ignore = "waiting for core replication (master/ and replica/ sessions)"]
 fn master_node_exposes_stats() {
     let s = ReplSettings::default();
     let master = s.master();
@@ -55,7 +54,6 @@ fn master_node_exposes_stats() {
 /// Spec: "Replica node exposes stats" — lag, bytes received, last successful sync and operations
 /// pending application.
 #[test]
-#[ignore = "waiting for core replication (master/ and replica/ sessions)"]
 fn replica_node_exposes_stats() {
     let started = now_ms();
     let s = ReplSettings::default();
@@ -89,7 +87,6 @@ fn replica_node_exposes_stats() {
 /// Spec: "Stats update in real-time" — on insert, bytes_sent grows at once, operations pending may
 /// rise, and the lag reflects the link's delay.
 #[test]
-#[ignore = "waiting for core replication (master/ and replica/ sessions)"]
 fn stats_update_in_real_time() {
     let s = ReplSettings::default();
     let master = s.master();
@@ -130,7 +127,6 @@ fn stats_update_in_real_time() {
 /// proxy's exact byte counts equal the master's `bytes_sent` / `bytes_received` and the replica's
 /// `bytes_received` / `bytes_sent`, and `operations_synced` equals the number of writes.
 #[test]
-#[ignore = "waiting for core replication (master/ and replica/ sessions)"]
 fn stats_accuracy_under_load() {
     // Long heartbeats: once the writes are acknowledged the link is silent, so counts settle.
     let s = ReplSettings { heartbeat_ms: 30_000, lagging_ms: 20_000, disconnect_ms: 60_000, ..Default::default() };
@@ -184,7 +180,6 @@ fn stats_accuracy_under_load() {
 /// Testing requirement: "Stats persistence across restarts" — after SIGTERM and restart, counters
 /// are at least what they were and last_sync is unchanged (no sync happened meanwhile).
 #[test]
-#[ignore = "waiting for core replication (master/ and replica/ sessions)"]
 fn stats_persistence_across_restarts() {
     let s = ReplSettings::default();
     let mut master = s.master();
@@ -241,7 +236,6 @@ fn stats_persistence_across_restarts() {
 /// `stats_enabled = false`: replication works, and status reports `stats: null, replicas: null`
 /// with `enabled: true`.
 #[test]
-#[ignore = "waiting for core replication (master/ and replica/ sessions)"]
 fn stats_disabled_still_replicates() {
     let s = ReplSettings::default().env("VECTORIZER__REPLICATION__STATS_ENABLED", "false");
     let master = s.master();

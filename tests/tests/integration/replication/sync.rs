@@ -65,7 +65,6 @@ fn varied_data(node: &Node, points: u64) {
 /// A new replica joining a master whose log was compacted gets a full sync and the same data,
 /// including the writes made while the snapshot was being transferred.
 #[test]
-#[ignore = "waiting for core replication (master/ and replica/ sessions)"]
 fn full_sync_correctness() {
     let s = compacting();
     let master = s.master();
@@ -99,7 +98,6 @@ fn full_sync_correctness() {
 /// While a full sync is in flight (the link delayed), the master reports the replica as Syncing;
 /// once the replica acknowledged the snapshot and the log after it, Connected.
 #[test]
-#[ignore = "waiting for core replication (master/ and replica/ sessions)"]
 fn full_sync_reports_syncing_then_connected() {
     let s = compacting();
     let master = s.master();
@@ -126,7 +124,6 @@ fn full_sync_reports_syncing_then_connected() {
 /// A replica restarted while the master kept writing continues with a partial sync: full_syncs
 /// unchanged, partial_syncs + 1, same data.
 #[test]
-#[ignore = "waiting for core replication (master/ and replica/ sessions)"]
 fn partial_sync_after_replica_restart() {
     let s = ReplSettings::default();
     let master = s.master();
@@ -160,7 +157,6 @@ fn partial_sync_after_replica_restart() {
 /// A replica never serves a half-loaded state: while it installs a full sync of five collections
 /// (no writes meanwhile), every digest it answers is either its empty state or the master's.
 #[test]
-#[ignore = "waiting for core replication (master/ and replica/ sessions)"]
 fn replica_never_serves_a_half_loaded_snapshot() {
     let s = compacting();
     let master = s.master();
@@ -193,7 +189,6 @@ fn replica_never_serves_a_half_loaded_snapshot() {
 /// A replica killed with SIGKILL in the middle of a full sync starts over after its restart and
 /// ends with the master's data (a half-received snapshot is never used).
 #[test]
-#[ignore = "waiting for core replication (master/ and replica/ sessions)"]
 fn replica_killed_during_full_sync_recovers() {
     let s = compacting();
     let master = s.master();
@@ -218,7 +213,6 @@ fn replica_killed_during_full_sync_recovers() {
 /// A replica killed with SIGKILL continues by partial sync too: its applied offset is durable with
 /// its data (the counters are compared once the state file holds them: it is saved every second).
 #[test]
-#[ignore = "waiting for core replication (master/ and replica/ sessions)"]
 fn partial_sync_after_replica_kill9() {
     let s = ReplSettings::default();
     let master = s.master();
@@ -247,7 +241,6 @@ fn partial_sync_after_replica_kill9() {
 
 /// A replica that falls out of a tiny backlog while it is down gets a full sync, then the data.
 #[test]
-#[ignore = "waiting for core replication (master/ and replica/ sessions)"]
 fn backlog_overflow_forces_full_sync() {
     let s = compacting();
     let master = s.master();
@@ -275,7 +268,6 @@ fn backlog_overflow_forces_full_sync() {
 /// The master restarts (SIGTERM, same addresses): replicas reconnect, continue without a full
 /// sync, and converge on the writes made after the restart.
 #[test]
-#[ignore = "waiting for core replication (master/ and replica/ sessions)"]
 fn master_restart_replicas_continue() {
     let s = ReplSettings::default();
     let mut master = s.master();
@@ -303,7 +295,6 @@ fn master_restart_replicas_continue() {
 /// A byte corrupted inside a snapshot chunk on the wire: the replica rejects that chunk, gets it
 /// again on the same connection, and the full sync completes with the same data.
 #[test]
-#[ignore = "waiting for core replication (master/ and replica/ sessions)"]
 fn corrupted_snapshot_chunk_is_retried() {
     let s = compacting();
     let master = s.master();
@@ -334,7 +325,6 @@ fn corrupted_snapshot_chunk_is_retried() {
 /// Testing requirement: "Full replication cycle with stats verification" — stats checked after
 /// each step: master alone, a replica joins, writes, deletes, the replica restarts.
 #[test]
-#[ignore = "waiting for core replication (master/ and replica/ sessions)"]
 fn full_replication_cycle_with_stats() {
     let s = ReplSettings::default();
     let master = s.master();
