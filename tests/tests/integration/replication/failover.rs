@@ -209,3 +209,37 @@ fn promoted_role_survives_a_restart() {
     assert_eq!(digest(&r1), before);
     write_points(&r1, 8..9);
 }
+
+/// A promotion whose state file cannot be saved fails as a whole: the node stays a consistent
+/// replica (status and write refusals agree) and the promotion can be retried once the disk is
+/// writable again. The state file's temporary name is blocked with a directory (tests run as
+/// root, so permissions cannot make the save fail).
+#[test]
+#[ignore = "bug: a promote whose state-file save fails leaves role=master in memory while the engine stays read-only; the retry answers 409 already the master"]
+fn failed_promotion_leaves_a_consistent_replica() {
+    let s = ReplSettings::default();
+    let mut old = s.master();
+    let r1 = s.replica(old.repl_addr());
+    create(&old);
+    write_points(&old, 0..5);
+    wait_caught_up(&old, &r1);
+    old.kill9();
+
+    let blocker = r1.data_dir().join("replication").join("state.json.tmp");
+    std::fs::create_dir_all(blocker.join("x")).expect("block the temp name");
+    let r = r1.http().post_empty("/api/v1/replication/promote").expect("promote");
+    assert_eq!(r.status, 500, "the save cannot succeed: {}", r.text());
+    let st = status(&r1);
+    let write = r1.http().post_json("/api/v1/collections", &json!({"name": "w", "dimension": 2})).expect("write");
+    assert_eq!(
+        (st.role, write.status),
+        (ReplicationRole::Replica, 409),
+        "after a failed promotion: status {st:?}, write {}",
+        write.text()
+    );
+
+    std::fs::remove_dir_all(&blocker).expect("unblock");
+    assert_eq!(promote(&r1).role, ReplicationRole::Master);
+    write_points(&r1, 5..8);
+    assert_eq!(digest(&r1).collections[0].points, 8);
+}
