@@ -79,6 +79,20 @@ impl ReplSettings {
     }
 }
 
+impl ReplSettings {
+    /// Starts `n` replicas following `master` directly.
+    #[track_caller]
+    pub fn replicas(&self, master: &Node, n: usize) -> Vec<Node> {
+        (0..n).map(|_| self.replica(master.repl_addr())).collect()
+    }
+
+    /// Starts `n` replicas of `master`, each behind its own proxy.
+    #[track_caller]
+    pub fn replicas_via_proxy(&self, master: &Node, n: usize) -> Vec<ProxiedReplica> {
+        (0..n).map(|_| self.replica_via_proxy(master)).collect()
+    }
+}
+
 /// A replica whose link to the master goes through a proxy.
 #[derive(Debug)]
 pub struct ProxiedReplica {

@@ -212,9 +212,9 @@ fn disconnected_replica_handling() {
 fn list_all_replicas() {
     let s = ReplSettings::default();
     let master = s.master();
-    let r1 = s.replica(master.repl_addr());
-    let r2 = s.replica(master.repl_addr());
-    let mut r3 = s.replica(master.repl_addr());
+    let mut nodes = s.replicas(&master, 3);
+    let mut r3 = nodes.pop().expect("3 replicas");
+    let (r2, r1) = (nodes.pop().expect("r2"), nodes.pop().expect("r1"));
     create(&master);
     write_points(&master, 0..10);
     wait_converged(&master, &[&r1, &r2, &r3]);
@@ -268,8 +268,8 @@ fn list_all_replicas() {
 fn multiple_replicas_with_different_lag_times() {
     let s = ReplSettings::default();
     let master = s.master();
-    let fast = s.replica_via_proxy(&master);
-    let slow = s.replica_via_proxy(&master);
+    let mut pair = s.replicas_via_proxy(&master, 2);
+    let (slow, fast) = (pair.pop().expect("slow"), pair.pop().expect("fast"));
     let (id_fast, id_slow) = (fast.node.node_id(), slow.node.node_id());
     create(&master);
     write_points(&master, 0..10);
