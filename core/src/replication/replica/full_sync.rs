@@ -58,6 +58,11 @@ pub(super) async fn receive_and_install(
         .await?
     };
     let timeout = shared.config.health.disconnect_timeout;
+    let heartbeat = shared.config.heartbeat_interval;
+    // The master times a session out after `disconnect_timeout` of silence, so the replica keeps
+    // sending its (unchanged) applied offset as a heartbeat during the transfer and installation.
+    let applied_before = engine.last_offset();
+    let mut last_sent = std::time::Instant::now();
     let mut done = 0u64;
     // (chunk index, retries asked for it) and whether a resend is awaited.
     let mut retries = (0u64, 0u32);
@@ -65,6 +70,10 @@ pub(super) async fn receive_and_install(
     loop {
         let frame = reader.read(timeout).await?;
         shared.link.heard_frame(now_ms());
+        if last_sent.elapsed() >= heartbeat {
+            writer.write(&Frame::Ack { applied_offset: applied_before }).await?;
+            last_sent = std::time::Instant::now();
+        }
         match frame {
             Frame::SnapshotChunk { index, crc32c, data } => {
                 let next = receiver.next_index();
@@ -113,7 +122,17 @@ pub(super) async fn receive_and_install(
     }
     let (staged, manifest) = blocking(move || receiver.finish()).await?;
     tracing::info!(offset = manifest.offset, "full sync: snapshot received and verified; installing");
-    let summary = work.run(move || engine.install_snapshot(&staged)).await?;
+    let install = work.run(move || engine.install_snapshot(&staged));
+    tokio::pin!(install);
+    let mut tick = tokio::time::interval(heartbeat);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await; // the first tick is immediate
+    let summary = loop {
+        tokio::select! {
+            result = &mut install => break result?,
+            _ = tick.tick() => writer.write(&Frame::Ack { applied_offset: applied_before }).await?,
+        }
+    };
     debug_assert_eq!(summary.offset, manifest.offset);
     Ok(manifest)
 }
