@@ -29,6 +29,10 @@ pub(super) fn on_tick(shared: &Shared, now_ms: u64) {
             %master, ?previous, lag_ms = s.lag_ms, operations_pending = s.operations_pending,
             "replication link is lagging"
         ),
+        // Before the first connection there is no transition to warn about.
+        ReplicaStatus::Disconnected if previous.is_none() => {
+            tracing::info!(%master, "replication link not established yet")
+        }
         ReplicaStatus::Disconnected => tracing::warn!(
             %master, ?previous, lag_ms = s.lag_ms, last_error = s.last_error.as_deref().unwrap_or("-"),
             "replication link is disconnected"

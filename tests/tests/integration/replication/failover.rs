@@ -215,7 +215,6 @@ fn promoted_role_survives_a_restart() {
 /// writable again. The state file's temporary name is blocked with a directory (tests run as
 /// root, so permissions cannot make the save fail).
 #[test]
-#[ignore = "bug: a promote whose state-file save fails leaves role=master in memory while the engine stays read-only; the retry answers 409 already the master"]
 fn failed_promotion_leaves_a_consistent_replica() {
     let s = ReplSettings::default();
     let mut old = s.master();
