@@ -73,7 +73,7 @@ pub struct Shared {
     /// Master side: every replica ever seen.
     pub registry: Registry,
     /// One state-file save at a time (the periodic tick and role changes share the temp file).
-    save_lock: Mutex<()>,
+    pub save_lock: Mutex<()>,
     /// Replica side: the link to the master.
     pub link: LinkState,
 }
