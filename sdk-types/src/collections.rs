@@ -4,6 +4,8 @@ use serde::{Deserialize, Serialize};
 use typeshare::typeshare;
 
 /// A JSON object attached to a point. Always an object (never an array or scalar).
+/// (`JsonValue` is mapped per language in `scripts/sdk/typeshare.toml`.)
+#[typeshare(serialized_as = "HashMap<String, JsonValue>")]
 pub type Payload = serde_json::Map<String, serde_json::Value>;
 
 /// Distance function of a collection.
@@ -225,7 +227,11 @@ mod tests {
 
     #[test]
     fn null_payload_is_serialised_explicitly() {
-        let hit = ScoredPoint { id: "a".into(), score: 1.0, payload: None };
+        let hit = ScoredPoint {
+            id: "a".into(),
+            score: 1.0,
+            payload: None,
+        };
         let json = serde_json::to_value(&hit).expect("serialise");
         assert_eq!(json["payload"], serde_json::Value::Null);
         assert!(json.as_object().is_some_and(|o| o.contains_key("payload")));
