@@ -227,11 +227,7 @@ mod tests {
 
     #[test]
     fn null_payload_is_serialised_explicitly() {
-        let hit = ScoredPoint {
-            id: "a".into(),
-            score: 1.0,
-            payload: None,
-        };
+        let hit = ScoredPoint { id: "a".into(), score: 1.0, payload: None };
         let json = serde_json::to_value(&hit).expect("serialise");
         assert_eq!(json["payload"], serde_json::Value::Null);
         assert!(json.as_object().is_some_and(|o| o.contains_key("payload")));

@@ -243,9 +243,6 @@ mod tests {
             stats: None,
             replicas: None,
         };
-        assert_eq!(
-            serde_json::to_string(&s).expect("serialise"),
-            PRE_1_2.replace("true", "false")
-        );
+        assert_eq!(serde_json::to_string(&s).expect("serialise"), PRE_1_2.replace("true", "false"));
     }
 }
