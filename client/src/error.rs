@@ -78,9 +78,10 @@ pub enum ErrorClass {
     Conflict,
     /// 409 `read_only_replica`: a write reached a replica.
     ReadOnlyReplica,
-    /// 4xx user mistakes (invalid argument, dimension mismatch, too large, ...), client-side too.
+    /// 4xx user mistakes (invalid argument, dimension mismatch, too large, ...), and client-side
+    /// argument errors (bad endpoint URL, empty endpoint list, zero timeout).
     Validation,
-    /// Could not connect, no master, bad endpoint URL.
+    /// Could not connect, or no master found.
     Connection,
     /// Client timeout, or the server's write concern timeout.
     Timeout,
@@ -137,13 +138,12 @@ impl ClientError {
                 None => class_of_status(*status),
             },
             Self::UnexpectedStatus { status, .. } => class_of_status(*status),
-            Self::Connection { .. }
-            | Self::NoMaster { .. }
-            | Self::InvalidEndpoint { .. }
-            | Self::NoEndpoints => ErrorClass::Connection,
+            Self::Connection { .. } | Self::NoMaster { .. } => ErrorClass::Connection,
             Self::Timeout { .. } => ErrorClass::Timeout,
             Self::Decode { .. } | Self::Transport { .. } => ErrorClass::Server,
-            Self::InvalidArgument { .. } => ErrorClass::Validation,
+            Self::InvalidArgument { .. } | Self::InvalidEndpoint { .. } | Self::NoEndpoints => {
+                ErrorClass::Validation
+            }
         }
     }
 

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 
 
-class ReplicationRole(str, Enum):
+class ReplicationRole(StrEnum):
     """Role of a node."""
 
     MASTER = "master"
     REPLICA = "replica"
 
 
-class ReplicaStatus(str, Enum):
+class ReplicaStatus(StrEnum):
     """Health of a replication link."""
 
     CONNECTED = "Connected"
@@ -21,7 +21,7 @@ class ReplicaStatus(str, Enum):
     DISCONNECTED = "Disconnected"
 
 
-class Metric(str, Enum):
+class Metric(StrEnum):
     """Distance function of a collection."""
 
     COSINE = "cosine"

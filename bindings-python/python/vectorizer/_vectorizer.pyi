@@ -6,6 +6,25 @@ from typing import Any, final
 
 from ._enums import Metric, ReplicaStatus, ReplicationRole
 
+__all__ = [
+    "Client",
+    "HealthResponse",
+    "HnswParams",
+    "CollectionInfo",
+    "WriteResponse",
+    "PointRecord",
+    "ScoredPoint",
+    "SnapshotInfo",
+    "SyncProgress",
+    "ReplicationStats",
+    "ReplicaInfo",
+    "ReplicationStatus",
+    "parse_replication_status",
+    "parse_replica_list",
+    "api_methods",
+    "__version__",
+]
+
 __version__: str
 
 @final
