@@ -88,10 +88,7 @@ pub fn decode_op(bytes: &[u8]) -> Result<Op> {
                 let id = r.string()?;
                 let dim = r.len(4)?;
                 let raw = r.take(dim * 4)?;
-                let vector = raw
-                    .chunks_exact(4)
-                    .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                    .collect();
+                let vector = raw.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
                 let payload = r.opt_string()?.map(String::into_boxed_str);
                 points.push(Point { id, vector, payload });
             }
@@ -115,21 +112,20 @@ pub fn decode_op(bytes: &[u8]) -> Result<Op> {
         other => return Err(CoreError::decode(format!("unknown operation tag {other}"))),
     };
     if r.pos != bytes.len() {
-        return Err(CoreError::decode(format!(
-            "{} trailing bytes after operation",
-            bytes.len() - r.pos
-        )));
+        return Err(CoreError::decode(format!("{} trailing bytes after operation", bytes.len() - r.pos)));
     }
     Ok(op)
 }
 
 fn encoded_size_hint(op: &Op) -> usize {
     match op {
-        Op::Upsert { points, .. } => points
-            .iter()
-            .map(|p| 12 + p.id.len() + p.vector.len() * 4 + p.payload.as_ref().map_or(0, |s| s.len()))
-            .sum::<usize>()
-            + 64,
+        Op::Upsert { points, .. } => {
+            points
+                .iter()
+                .map(|p| 12 + p.id.len() + p.vector.len() * 4 + p.payload.as_ref().map_or(0, |s| s.len()))
+                .sum::<usize>()
+                + 64
+        }
         Op::Delete { ids, .. } => ids.iter().map(|id| 4 + id.len()).sum::<usize>() + 64,
         _ => 64,
     }
@@ -180,17 +176,13 @@ struct Reader<'a> {
 
 impl<'a> Reader<'a> {
     fn take(&mut self, n: usize) -> Result<&'a [u8]> {
-        let end = self
-            .pos
-            .checked_add(n)
-            .filter(|end| *end <= self.buf.len())
-            .ok_or_else(|| {
-                CoreError::decode(format!(
-                    "field of {n} bytes at byte {} overruns the {}-byte operation",
-                    self.pos,
-                    self.buf.len()
-                ))
-            })?;
+        let end = self.pos.checked_add(n).filter(|end| *end <= self.buf.len()).ok_or_else(|| {
+            CoreError::decode(format!(
+                "field of {n} bytes at byte {} overruns the {}-byte operation",
+                self.pos,
+                self.buf.len()
+            ))
+        })?;
         let slice = &self.buf[self.pos..end];
         self.pos = end;
         Ok(slice)

@@ -43,7 +43,11 @@ pub enum CoreError {
 
     /// An operating-system I/O error on a file of the data directory.
     #[error("I/O error on {}: {source}", path.display())]
-    Io { path: PathBuf, #[source] source: std::io::Error },
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
 
     /// Bytes on disk that fail their checksum or do not decode, before the tail of the log.
     #[error("corruption in {} at byte {offset}: {detail}", path.display())]
@@ -53,9 +57,27 @@ pub enum CoreError {
     #[error("snapshot {} rejected: {reason}", path.display())]
     SnapshotRejected { path: PathBuf, reason: String },
 
+    /// An operation in the log contradicts the state it is applied to (corruption or divergence).
+    #[error("operation at log offset {offset} cannot be applied: {detail}")]
+    InconsistentLog { offset: u64, detail: String },
+
     /// A record or frame could not be decoded (wrong tag, truncated field, invalid UTF-8).
     #[error("decode error: {detail}")]
     Decode { detail: String },
+
+    /// The requested log offset is older than the oldest record still stored (retention removed it);
+    /// a replica asking for it needs a full sync.
+    #[error("log offset {requested} was compacted; the oldest stored offset is {first}")]
+    OffsetCompacted { requested: u64, first: u64 },
+
+    /// A record handed to the log does not carry the next offset (replica apply out of order).
+    #[error("log expected offset {expected}, got {actual}")]
+    OffsetMismatch { expected: u64, actual: u64 },
+
+    /// One chunk of a snapshot being received failed its checks and was not written; the sender
+    /// may resend chunk `index`.
+    #[error("snapshot chunk {index} rejected: {reason}")]
+    SnapshotChunkRejected { index: u64, reason: String },
 }
 
 impl CoreError {

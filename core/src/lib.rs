@@ -16,6 +16,8 @@ pub mod engine;
 pub mod error;
 pub mod index;
 pub mod model;
+pub mod replication;
 pub mod storage;
+pub mod testdata;
 
 pub use error::{CoreError, Result};

@@ -82,9 +82,9 @@ impl Op {
         match self {
             Op::CreateCollection(cfg) => &cfg.name,
             Op::DeleteCollection { name } => name,
-            Op::Upsert { collection, .. }
-            | Op::Delete { collection, .. }
-            | Op::SetPayload { collection, .. } => collection,
+            Op::Upsert { collection, .. } | Op::Delete { collection, .. } | Op::SetPayload { collection, .. } => {
+                collection
+            }
         }
     }
 }
@@ -98,10 +98,7 @@ pub fn validate_collection_name(field: &str, name: &str) -> Result<()> {
         ));
     }
     if let Some(bad) = name.chars().find(|c| !(c.is_ascii_alphanumeric() || *c == '_' || *c == '-')) {
-        return Err(CoreError::invalid(
-            field,
-            format!("may only contain letters, digits, '_' and '-', found {bad:?}"),
-        ));
+        return Err(CoreError::invalid(field, format!("may only contain letters, digits, '_' and '-', found {bad:?}")));
     }
     Ok(())
 }
@@ -132,20 +129,14 @@ pub fn check_range(field: &str, value: u32, range: &std::ops::RangeInclusive<u32
     if range.contains(&value) {
         Ok(())
     } else {
-        Err(CoreError::invalid(
-            field,
-            format!("must be between {} and {}, got {value}", range.start(), range.end()),
-        ))
+        Err(CoreError::invalid(field, format!("must be between {} and {}, got {value}", range.start(), range.end())))
     }
 }
 
 /// Checks a point id: 1..=256 bytes.
 pub fn validate_point_id(field: &str, id: &str) -> Result<()> {
     if id.is_empty() || id.len() > MAX_ID_BYTES {
-        return Err(CoreError::invalid(
-            field,
-            format!("must be 1 to {MAX_ID_BYTES} bytes, got {} bytes", id.len()),
-        ));
+        return Err(CoreError::invalid(field, format!("must be 1 to {MAX_ID_BYTES} bytes, got {} bytes", id.len())));
     }
     Ok(())
 }
@@ -171,8 +162,8 @@ pub fn validate_vector(collection: &CollectionConfig, field: &str, vector: &[f32
 
 /// Serialises a payload to compact JSON text and checks its size.
 pub fn encode_payload(field: &str, payload: &wire::Payload, limits: &Limits) -> Result<Box<str>> {
-    let text = serde_json::to_string(payload)
-        .map_err(|e| CoreError::invalid(field, format!("cannot be serialised: {e}")))?;
+    let text =
+        serde_json::to_string(payload).map_err(|e| CoreError::invalid(field, format!("cannot be serialised: {e}")))?;
     if text.len() > limits.max_payload_bytes {
         return Err(CoreError::TooLarge {
             field: field.to_owned(),
@@ -222,10 +213,7 @@ pub fn validate_ids(ids: &[String], limits: &Limits) -> Result<()> {
 
 fn check_batch(field: &str, len: usize, limits: &Limits) -> Result<()> {
     if len == 0 || len > limits.max_batch {
-        return Err(CoreError::invalid(
-            field,
-            format!("must hold 1 to {} entries, got {len}", limits.max_batch),
-        ));
+        return Err(CoreError::invalid(field, format!("must hold 1 to {} entries, got {len}", limits.max_batch)));
     }
     Ok(())
 }
@@ -258,12 +246,8 @@ mod tests {
     fn defaults_and_ranges() {
         let c = cfg(3);
         assert_eq!(c.hnsw, HnswParams { m: 16, ef_construction: 100, ef_search: 64 });
-        let bad = wire::CreateCollectionRequest {
-            name: "c".into(),
-            dimension: 65_537,
-            metric: Metric::Dot,
-            hnsw: None,
-        };
+        let bad =
+            wire::CreateCollectionRequest { name: "c".into(), dimension: 65_537, metric: Metric::Dot, hnsw: None };
         let err = validate_create(&bad).expect_err("too big");
         assert!(err.to_string().contains("dimension") && err.to_string().contains("65536"), "{err}");
         let bad_m = wire::CreateCollectionRequest {

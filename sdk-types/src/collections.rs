@@ -204,6 +204,27 @@ pub struct SnapshotInfo {
     pub created_at: String,
 }
 
+/// `GET /api/v1/admin/digest`: a content digest of every collection, to check that nodes converged.
+#[typeshare]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DigestResponse {
+    /// Log offset of the last operation this node has applied.
+    #[typeshare(serialized_as = "U53")]
+    pub applied_offset: u64,
+    pub collections: Vec<CollectionDigest>,
+}
+
+/// Digest of one collection: blake3 over its config and its points sorted by id.
+#[typeshare]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CollectionDigest {
+    pub name: String,
+    #[typeshare(serialized_as = "U53")]
+    pub points: u64,
+    /// Lowercase hex blake3.
+    pub digest: String,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -219,8 +240,7 @@ mod tests {
 
     #[test]
     fn create_request_defaults_metric_to_cosine() {
-        let req: CreateCollectionRequest =
-            serde_json::from_str(r#"{"name":"a","dimension":3}"#).expect("parse");
+        let req: CreateCollectionRequest = serde_json::from_str(r#"{"name":"a","dimension":3}"#).expect("parse");
         assert_eq!(req.metric, Metric::Cosine);
         assert_eq!(req.hnsw, None);
     }

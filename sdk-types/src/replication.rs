@@ -237,12 +237,7 @@ mod tests {
 
     #[test]
     fn status_serialises_all_four_fields_even_when_null() {
-        let s = ReplicationStatus {
-            role: ReplicationRole::Master,
-            enabled: false,
-            stats: None,
-            replicas: None,
-        };
+        let s = ReplicationStatus { role: ReplicationRole::Master, enabled: false, stats: None, replicas: None };
         assert_eq!(serde_json::to_string(&s).expect("serialise"), PRE_1_2.replace("true", "false"));
     }
 }

@@ -1,8 +1,23 @@
-//! The segmented operation log and snapshot files.
+//! The segmented operation log and snapshot files (contract: `docs/dev/CONTRACTS.md`, "storage").
 //!
-//! (Being built: see the contract in `docs/dev/CONTRACTS.md`, section "storage".)
+//! - [`log`]: [`OpLog`], the write-ahead log and replication backlog (segments of CRC32C records,
+//!   group commit, recovery that truncates a torn tail and refuses corruption before it).
+//! - [`snapshot`]: chunked, checksummed, digested snapshot files, verified before use, and the
+//!   chunk-by-chunk receiver used by full sync.
+//! - Internals: `record` (record layout), `segment` (one segment file), `group_commit`
+//!   (durability waiting, the `EveryMs` flusher), `fsutil` (fsync and atomic rename helpers).
 
 use std::time::Duration;
+
+pub(crate) mod fsutil;
+mod group_commit;
+pub mod log;
+mod record;
+mod segment;
+pub mod snapshot;
+
+pub use log::{LogConfig, OpLog, Record, RecoveryReport, RetentionReport, TruncatedTail};
+pub use snapshot::{SnapshotChunk, SnapshotChunks, SnapshotManifest, SnapshotReceiver, SnapshotWriter};
 
 /// When appended records are fsynced.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,0 +1,233 @@
+//! What replication needs from the engine: the node's role, applying a master's records,
+//! installing a full-sync snapshot, and pinning the log for replicas.
+//!
+//! Invariants:
+//! - A replica applies records exactly as the master wrote them (same epoch, offset, timestamp)
+//!   through the same `State::apply` as local writes, in offset order; a record at or below the
+//!   applied offset is skipped (idempotent), a gap is refused.
+//! - Installing a snapshot is crash-safe: an `INSTALLING` marker in the data dir names the
+//!   snapshot being installed; until the marker is removed, start-up finishes the installation
+//!   (drops every other snapshot, restarts the log after the snapshot) before recovering. So a
+//!   crash can never combine the new snapshot with records of the old history.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+
+use crate::codec;
+use crate::engine::{Engine, SnapshotSummary, recovery};
+use crate::error::{CoreError, Result};
+use crate::storage::fsutil;
+use crate::storage::log::{OpLog, Record};
+use crate::storage::snapshot::{self, SnapshotManifest};
+
+/// Role of the node as the engine enforces it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NodeRole {
+    /// Accepts writes.
+    Master,
+    /// Read-only; `master_http` is the master's HTTP address once known (for error messages).
+    Replica { master_http: Option<String> },
+}
+
+/// Name of the installation marker inside the data dir.
+const INSTALL_MARKER: &str = "INSTALLING";
+
+impl Engine {
+    /// The role the engine currently enforces.
+    pub fn role(&self) -> NodeRole {
+        self.role.read().clone()
+    }
+
+    /// Changes the enforced role. Taken under the writer lock, so no write straddles the change.
+    pub fn set_role(&self, role: NodeRole) {
+        let _gate = self.gate.lock();
+        *self.role.write() = role;
+    }
+
+    /// Sets the epoch stamped on locally written records (after a promotion).
+    pub fn set_epoch(&self, epoch: u64) {
+        let _gate = self.gate.lock();
+        self.epoch.store(epoch, Ordering::SeqCst);
+    }
+
+    /// The operation log (read access for replication senders: `read_from`, `wait_for_append`,
+    /// offsets). Never append to it directly: use the engine's write paths.
+    pub fn log(&self) -> &OpLog {
+        &self.log
+    }
+
+    /// Pins the log from `offset + 1` on for replicas (`u64::MAX` = no pin): retention never
+    /// deletes a record above it.
+    pub fn set_retention_floor(&self, offset: u64) {
+        self.retention_floor.store(offset, Ordering::SeqCst);
+    }
+
+    /// Applies consecutive records received from the master and waits until they are durable.
+    /// Returns the durable applied offset (what the replica acknowledges).
+    pub fn apply_replicated(&self, records: &[Record]) -> Result<u64> {
+        let last = {
+            let mut gate = self.gate.lock();
+            if gate.closed {
+                return Err(CoreError::Unavailable { reason: "the node is shutting down".into() });
+            }
+            if let Some(reason) = &gate.failed {
+                return Err(CoreError::Unavailable { reason: reason.clone() });
+            }
+            let state = self.state.current();
+            for record in records {
+                let expected = self.log.last_offset() + 1;
+                if record.offset < expected {
+                    continue;
+                }
+                if record.offset > expected {
+                    return Err(CoreError::OffsetMismatch { expected, actual: record.offset });
+                }
+                let op = codec::decode_op(&record.payload)
+                    .map_err(|e| CoreError::InconsistentLog { offset: record.offset, detail: e.to_string() })?;
+                self.log.append_record(record)?;
+                if let Err(e) = state.apply(record.offset, op) {
+                    gate.failed =
+                        Some(format!("applying replicated op {} failed: {e}; restart the node", record.offset));
+                    tracing::error!(offset = record.offset, error = %e, "replicated apply failed after append");
+                    return Err(e);
+                }
+                self.epoch.fetch_max(record.epoch, Ordering::SeqCst);
+                self.ops_since_snapshot.fetch_add(1, Ordering::SeqCst);
+            }
+            self.log.last_offset()
+        };
+        if let Some(workers) = self.workers.lock().as_ref() {
+            workers.notify_linkers();
+        }
+        if let Err(e) = self.log.wait_durable(last) {
+            self.gate.lock().failed = Some(format!("fsync failed at offset {last}: {e}; restart the node"));
+            return Err(e);
+        }
+        Ok(last)
+    }
+
+    /// Directory where a replica stages snapshots while receiving them.
+    pub fn staging_dir(&self) -> PathBuf {
+        self.config.data_dir.join("staging")
+    }
+
+    /// Replaces the whole state with a verified snapshot file received from the master, and
+    /// restarts the log right after the snapshot's offset. `staged` must be a finished snapshot file
+    /// (from `SnapshotReceiver::finish`); it is verified again while decoding.
+    pub fn install_snapshot(&self, staged: &Path) -> Result<SnapshotSummary> {
+        let started = std::time::Instant::now();
+        let _one_snapshot_at_a_time = self.snapshot_lock.lock();
+        let (state, manifest) = recovery::load_snapshot(staged)?;
+        let mut gate = self.gate.lock();
+        if gate.closed {
+            return Err(CoreError::Unavailable { reason: "the node is shutting down".into() });
+        }
+        let snap_dir = recovery::snapshot_dir(&self.config.data_dir);
+        let marker = self.config.data_dir.join(INSTALL_MARKER);
+        write_marker(&marker, manifest.offset)?;
+        let target = snap_dir.join(snapshot::snapshot_file_name(manifest.offset));
+        fsutil::rename_durable(staged, &target)?;
+        // The new state is visible to readers from here on; writes are held by the gate.
+        self.state.replace(state);
+        if let Err(e) = finish_install(&snap_dir, &target, &self.log, manifest.offset) {
+            gate.failed = Some(format!("installing snapshot {} failed: {e}; restart the node", target.display()));
+            return Err(e);
+        }
+        fsutil::remove_file_if_exists(&marker)?;
+        fsutil::sync_dir(&self.config.data_dir)?;
+        self.epoch.store(manifest.epoch.max(1), Ordering::SeqCst);
+        self.ops_since_snapshot.store(0, Ordering::SeqCst);
+        drop(gate);
+        let summary = summary_of(&manifest, started.elapsed());
+        *self.last_snapshot.lock() = Some(summary.clone());
+        *self.last_snapshot_at.lock() = std::time::Instant::now();
+        if let Some(workers) = self.workers.lock().as_ref() {
+            workers.notify_linkers();
+        }
+        tracing::info!(
+            offset = manifest.offset,
+            points = manifest.points,
+            bytes = manifest.file_bytes,
+            ms = summary.duration.as_millis() as u64,
+            "installed snapshot from master"
+        );
+        Ok(summary)
+    }
+
+    /// A snapshot a master can stream to a replica: the newest one if the log still continues
+    /// right after it, else a fresh one.
+    pub fn snapshot_for_sync(&self) -> Result<(PathBuf, SnapshotManifest)> {
+        let dir = recovery::snapshot_dir(&self.config.data_dir);
+        if let Some((offset, path)) = snapshot::list_snapshots(&dir)?.into_iter().next() {
+            let first = self.log.first_offset();
+            if (first == 0 || first <= offset + 1) && offset <= self.log.last_offset() {
+                match snapshot::read_manifest(&path) {
+                    Ok(manifest) => return Ok((path, manifest)),
+                    Err(e) => tracing::warn!(path = %path.display(), error = %e, "newest snapshot unusable for sync"),
+                }
+            }
+        }
+        let summary = self.snapshot_now()?;
+        let path = dir.join(snapshot::snapshot_file_name(summary.offset));
+        let manifest = snapshot::read_manifest(&path)?;
+        Ok((path, manifest))
+    }
+}
+
+fn summary_of(m: &SnapshotManifest, duration: std::time::Duration) -> SnapshotSummary {
+    SnapshotSummary {
+        offset: m.offset,
+        epoch: m.epoch,
+        bytes: m.file_bytes,
+        collections: m.collections,
+        points: m.points,
+        created_at_ms: m.created_at_ms,
+        duration,
+    }
+}
+
+fn write_marker(marker: &Path, offset: u64) -> Result<()> {
+    let tmp = marker.with_extension("tmp");
+    std::fs::write(&tmp, offset.to_string()).map_err(|e| CoreError::io(&tmp, e))?;
+    let f = std::fs::File::open(&tmp).map_err(|e| CoreError::io(&tmp, e))?;
+    f.sync_all().map_err(|e| CoreError::io(&tmp, e))?;
+    fsutil::rename_durable(&tmp, marker)
+}
+
+/// Steps after the snapshot file is in place: drop every other snapshot, restart the log.
+fn finish_install(snap_dir: &Path, keep: &Path, log: &OpLog, offset: u64) -> Result<()> {
+    for (_, path) in snapshot::list_snapshots(snap_dir)? {
+        if path != keep {
+            fsutil::remove_file_if_exists(&path)?;
+        }
+    }
+    fsutil::sync_dir(snap_dir)?;
+    log.reset(offset + 1)
+}
+
+/// Start-up: completes an installation interrupted by a crash. Returns true if one was completed.
+pub(crate) fn complete_interrupted_install(data_dir: &Path, log: &OpLog) -> Result<bool> {
+    let marker = data_dir.join(INSTALL_MARKER);
+    let text = match std::fs::read_to_string(&marker) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(CoreError::io(&marker, e)),
+    };
+    let offset: u64 = text.trim().parse().map_err(|_| CoreError::Corruption {
+        path: marker.clone(),
+        offset: 0,
+        detail: format!("expected a snapshot offset, found {text:?}"),
+    })?;
+    let snap_dir = recovery::snapshot_dir(data_dir);
+    let target = snap_dir.join(snapshot::snapshot_file_name(offset));
+    if target.exists() {
+        tracing::warn!(offset, "completing a snapshot installation interrupted by a crash");
+        finish_install(&snap_dir, &target, log, offset)?;
+    } else {
+        // The crash came before the snapshot was moved in: nothing of the old state was touched.
+        tracing::warn!(offset, "discarding a snapshot installation interrupted before it began");
+    }
+    fsutil::remove_file_if_exists(&marker)?;
+    fsutil::sync_dir(data_dir)?;
+    Ok(target.exists())
+}

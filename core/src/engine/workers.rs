@@ -1,0 +1,139 @@
+//! Background threads of the engine: HNSW linkers and the periodic snapshotter.
+//!
+//! Invariant: workers never change what a search can see (linking only moves a vector from the
+//! exact-scan tail into the graph), hold no engine lock while idle, and all stop and are joined by
+//! [`Workers::stop`] before the engine's final fsync.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Weak};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use parking_lot::{Condvar, Mutex};
+
+use crate::engine::Engine;
+use crate::engine::state::StateCell;
+
+/// Slots one linker links per collection before looking at the others (fairness).
+const LINK_BATCH: usize = 256;
+/// How often the snapshotter re-evaluates its thresholds.
+const SNAPSHOT_CHECK_EVERY: Duration = Duration::from_millis(500);
+
+/// A wake-up signal with a generation counter, so a notification sent while nobody waits is not lost.
+#[derive(Debug, Default)]
+pub(crate) struct Signal {
+    generation: Mutex<u64>,
+    cond: Condvar,
+}
+
+impl Signal {
+    pub(crate) fn notify(&self) {
+        *self.generation.lock() += 1;
+        self.cond.notify_all();
+    }
+
+    fn generation(&self) -> u64 {
+        *self.generation.lock()
+    }
+
+    /// Waits until the generation moves past `seen` or `timeout` passes.
+    fn wait_past(&self, seen: u64, timeout: Duration) {
+        let mut generation = self.generation.lock();
+        if *generation == seen {
+            let _ = self.cond.wait_for(&mut generation, timeout);
+        }
+    }
+}
+
+/// Handles of the running background threads.
+#[derive(Debug)]
+pub(crate) struct Workers {
+    stop: Arc<AtomicBool>,
+    link_signal: Arc<Signal>,
+    stop_signal: Arc<Signal>,
+    threads: Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl Workers {
+    /// Starts `linkers` linker threads over `state` and the snapshotter for `engine`.
+    pub(crate) fn start(linkers: usize, state: Arc<StateCell>, engine: Weak<Engine>) -> std::io::Result<Self> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let link_signal = Arc::new(Signal::default());
+        let stop_signal = Arc::new(Signal::default());
+        let mut threads = Vec::new();
+        for i in 0..linkers.max(1) {
+            let (stop, signal, state) = (stop.clone(), link_signal.clone(), state.clone());
+            threads.push(
+                std::thread::Builder::new()
+                    .name(format!("vz-linker-{i}"))
+                    .spawn(move || linker_loop(&stop, &signal, &state))?,
+            );
+        }
+        let (stop2, signal2) = (stop.clone(), stop_signal.clone());
+        threads.push(
+            std::thread::Builder::new()
+                .name("vz-snapshotter".into())
+                .spawn(move || snapshot_loop(&stop2, &signal2, &engine))?,
+        );
+        Ok(Self { stop, link_signal, stop_signal, threads: Mutex::new(threads) })
+    }
+
+    /// Tells the linkers that new vectors are waiting.
+    pub(crate) fn notify_linkers(&self) {
+        self.link_signal.notify();
+    }
+
+    /// Stops and joins every thread. Idempotent.
+    pub(crate) fn stop(&self) {
+        self.stop.store(true, Ordering::SeqCst);
+        self.link_signal.notify();
+        self.stop_signal.notify();
+        let threads = std::mem::take(&mut *self.threads.lock());
+        let me = std::thread::current().id();
+        for t in threads {
+            // The last `Arc<Engine>` may be dropped on the snapshotter itself; it exits on its own.
+            if t.thread().id() == me {
+                continue;
+            }
+            if t.join().is_err() {
+                tracing::error!("a background engine thread panicked");
+            }
+        }
+    }
+}
+
+fn linker_loop(stop: &AtomicBool, signal: &Signal, state: &StateCell) {
+    while !stop.load(Ordering::SeqCst) {
+        let seen = signal.generation();
+        let mut linked = 0;
+        for coll in state.current().all() {
+            if stop.load(Ordering::SeqCst) {
+                return;
+            }
+            linked += coll.index.link_pending(LINK_BATCH);
+        }
+        if linked == 0 {
+            // Nothing to link: sleep until an upsert notifies (the timeout only bounds how long
+            // a missed wake-up could delay linking; searches see unlinked vectors regardless).
+            signal.wait_past(seen, Duration::from_secs(1));
+        }
+    }
+}
+
+fn snapshot_loop(stop: &AtomicBool, signal: &Signal, engine: &Weak<Engine>) {
+    let mut last_attempt = Instant::now();
+    while !stop.load(Ordering::SeqCst) {
+        let seen = signal.generation();
+        signal.wait_past(seen, SNAPSHOT_CHECK_EVERY);
+        if stop.load(Ordering::SeqCst) {
+            return;
+        }
+        let Some(engine) = engine.upgrade() else { return };
+        if engine.snapshot_due(last_attempt.elapsed()) {
+            last_attempt = Instant::now();
+            if let Err(e) = engine.snapshot_now() {
+                tracing::error!(error = %e, "periodic snapshot failed; will retry at the next threshold");
+            }
+        }
+    }
+}
