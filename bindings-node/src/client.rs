@@ -28,7 +28,10 @@ pub struct Client {
     inner: vectorizer_client::Client,
 }
 
-fn build(urls: Either<String, Vec<String>>, options: Option<ClientOptions>) -> std::result::Result<vectorizer_client::Client, ClientError> {
+fn build(
+    urls: Either<String, Vec<String>>,
+    options: Option<ClientOptions>,
+) -> std::result::Result<vectorizer_client::Client, ClientError> {
     let urls = match urls {
         Either::A(one) => vec![one],
         Either::B(many) => many,

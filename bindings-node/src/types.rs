@@ -41,6 +41,9 @@ impl<T> TypeName for Reply<T> {
 }
 
 /// Deserialises a JS argument (already converted to JSON) into a wire request type.
-pub(crate) fn from_js<T: DeserializeOwned>(argument: &'static str, value: serde_json::Value) -> std::result::Result<T, ClientError> {
+pub(crate) fn from_js<T: DeserializeOwned>(
+    argument: &'static str,
+    value: serde_json::Value,
+) -> std::result::Result<T, ClientError> {
     serde_json::from_value(value).map_err(|e| invalid_argument(argument, e.to_string()))
 }

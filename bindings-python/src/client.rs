@@ -16,8 +16,8 @@ use vectorizer_sdk_types as wire;
 use crate::error::PyClientError;
 use crate::runtime::{block_on, current_pid};
 use crate::types::{
-    CollectionInfo, HealthResponse, PointRecord, ReplicaInfo, ReplicationStatus, ScoredPoint, SnapshotInfo,
-    ToPython, WriteResponse, py_to_json,
+    CollectionInfo, HealthResponse, PointRecord, ReplicaInfo, ReplicationStatus, ScoredPoint, SnapshotInfo, ToPython,
+    WriteResponse, py_to_json,
 };
 
 /// Blocking client of a Vectorizer cluster (one or several endpoints).
@@ -43,8 +43,7 @@ fn endpoints(url: &Bound<'_, PyAny>) -> PyResult<Vec<String>> {
     if let Ok(one) = url.cast::<PyString>() {
         return Ok(vec![one.to_str()?.to_owned()]);
     }
-    url.extract::<Vec<String>>()
-        .map_err(|_| PyValueError::new_err("url must be a str or a sequence of str"))
+    url.extract::<Vec<String>>().map_err(|_| PyValueError::new_err("url must be a str or a sequence of str"))
 }
 
 fn metric(value: &Bound<'_, PyAny>) -> PyResult<wire::Metric> {
@@ -121,8 +120,11 @@ impl Client {
         ef_construction: Option<u32>,
         ef_search: Option<u32>,
     ) -> PyResult<Py<WriteResponse>> {
-        let hnsw = (m.is_some() || ef_construction.is_some() || ef_search.is_some())
-            .then_some(wire::HnswConfig { m, ef_construction, ef_search });
+        let hnsw = (m.is_some() || ef_construction.is_some() || ef_search.is_some()).then_some(wire::HnswConfig {
+            m,
+            ef_construction,
+            ef_search,
+        });
         let metric = metric.map(self::metric).transpose()?.unwrap_or_default();
         let request = wire::CreateCollectionRequest { name, dimension, metric, hnsw };
         let inner = self.inner()?;

@@ -156,7 +156,17 @@ repr!(PointRecord, id, vector, payload);
 repr!(ScoredPoint, id, score, payload);
 repr!(SnapshotInfo, offset, epoch, bytes, collections, points, created_at);
 repr!(SyncProgress, bytes_done, bytes_total);
-repr!(ReplicationStats, role, lag_ms, bytes_sent, bytes_received, last_sync, operations_pending, snapshot_size, connected_replicas);
+repr!(
+    ReplicationStats,
+    role,
+    lag_ms,
+    bytes_sent,
+    bytes_received,
+    last_sync,
+    operations_pending,
+    snapshot_size,
+    connected_replicas
+);
 repr!(ReplicaInfo, id, host, port, status, lag_ms, last_heartbeat, operations_synced);
 repr!(ReplicationStatus, role, enabled, stats, replicas);
 
@@ -298,7 +308,8 @@ impl ToPython for wire::WriteResponse {
 impl ToPython for wire::CollectionInfo {
     type Output = Py<CollectionInfo>;
     fn to_python(self, py: Python<'_>) -> PyResult<Self::Output> {
-        let hnsw = HnswParams { m: self.hnsw.m, ef_construction: self.hnsw.ef_construction, ef_search: self.hnsw.ef_search };
+        let hnsw =
+            HnswParams { m: self.hnsw.m, ef_construction: self.hnsw.ef_construction, ef_search: self.hnsw.ef_search };
         Py::new(
             py,
             CollectionInfo {

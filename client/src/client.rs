@@ -16,10 +16,9 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio::sync::Mutex;
 use vectorizer_sdk_types::{
-    CollectionInfo, CreateCollectionRequest, DeletePointsRequest, HealthResponse,
-    ListCollectionsResponse, PointInput, PointRecord, ReplicaInfo, ReplicaListResponse,
-    ReplicaOfRequest, ReplicationStatus, ScoredPoint, SearchRequest, SearchResponse, SnapshotInfo,
-    UpsertRequest, WriteResponse,
+    CollectionInfo, CreateCollectionRequest, DeletePointsRequest, HealthResponse, ListCollectionsResponse, PointInput,
+    PointRecord, ReplicaInfo, ReplicaListResponse, ReplicaOfRequest, ReplicationStatus, ScoredPoint, SearchRequest,
+    SearchResponse, SnapshotInfo, UpsertRequest, WriteResponse,
 };
 
 use crate::config::{ClientConfig, ReadPreference, endpoint_name, parse_endpoint};
@@ -105,151 +104,71 @@ impl Client {
 
     /// `GET /health` of `endpoint`, or of the master when `None`.
     pub async fn health(&self, endpoint: Option<&str>) -> Result<HealthResponse> {
-        self.node_call(
-            endpoint,
-            Call::<()> {
-                method: Method::GET,
-                segments: &["health"],
-                body: None,
-            },
-        )
-        .await
+        self.node_call(endpoint, Call::<()> { method: Method::GET, segments: &["health"], body: None }).await
     }
 
     /// `GET /api/v1/replication/status` of `endpoint`, or of the master when `None`.
-    pub async fn get_replication_status(
-        &self,
-        endpoint: Option<&str>,
-    ) -> Result<ReplicationStatus> {
+    pub async fn get_replication_status(&self, endpoint: Option<&str>) -> Result<ReplicationStatus> {
         let segments = &["api", "v1", "replication", "status"];
-        self.node_call(
-            endpoint,
-            Call::<()> {
-                method: Method::GET,
-                segments,
-                body: None,
-            },
-        )
-        .await
+        self.node_call(endpoint, Call::<()> { method: Method::GET, segments, body: None }).await
     }
 
     /// `GET /api/v1/replication/replicas` of the master: every replica it knows.
     pub async fn list_replicas(&self) -> Result<Vec<ReplicaInfo>> {
         let segments = &["api", "v1", "replication", "replicas"];
-        let list: ReplicaListResponse = self
-            .node_call(
-                None,
-                Call::<()> {
-                    method: Method::GET,
-                    segments,
-                    body: None,
-                },
-            )
-            .await?;
+        let list: ReplicaListResponse =
+            self.node_call(None, Call::<()> { method: Method::GET, segments, body: None }).await?;
         Ok(list.replicas)
     }
 
     /// `POST /api/v1/replication/promote` on `endpoint` (a replica): it becomes master.
     pub async fn promote(&self, endpoint: &str) -> Result<ReplicationStatus> {
         let segments = &["api", "v1", "replication", "promote"];
-        let status = self
-            .node_call(
-                Some(endpoint),
-                Call::<()> {
-                    method: Method::POST,
-                    segments,
-                    body: None,
-                },
-            )
-            .await;
+        let status = self.node_call(Some(endpoint), Call::<()> { method: Method::POST, segments, body: None }).await;
         self.forget_topology().await;
         status
     }
 
     /// `POST /api/v1/replication/replicaof` on `endpoint`: follow `master` (`host:port` of its
     /// replication port), or detach and become a standalone master with `None`.
-    pub async fn replica_of(
-        &self,
-        endpoint: &str,
-        master: Option<&str>,
-    ) -> Result<ReplicationStatus> {
+    pub async fn replica_of(&self, endpoint: &str, master: Option<&str>) -> Result<ReplicationStatus> {
         let segments = &["api", "v1", "replication", "replicaof"];
-        let body = ReplicaOfRequest {
-            master: master.map(str::to_owned),
-        };
-        let status = self
-            .node_call(
-                Some(endpoint),
-                Call {
-                    method: Method::POST,
-                    segments,
-                    body: Some(&body),
-                },
-            )
-            .await;
+        let body = ReplicaOfRequest { master: master.map(str::to_owned) };
+        let status = self.node_call(Some(endpoint), Call { method: Method::POST, segments, body: Some(&body) }).await;
         self.forget_topology().await;
         status
     }
 
     /// `POST /api/v1/snapshots` on the master: writes and verifies a snapshot.
     pub async fn create_snapshot(&self) -> Result<SnapshotInfo> {
-        self.write(Call::<()> {
-            method: Method::POST,
-            segments: &["api", "v1", "snapshots"],
-            body: None,
-        })
-        .await
+        self.write(Call::<()> { method: Method::POST, segments: &["api", "v1", "snapshots"], body: None }).await
     }
 
     // ---- collections ----
 
     /// `POST /api/v1/collections`.
-    pub async fn create_collection(
-        &self,
-        request: &CreateCollectionRequest,
-    ) -> Result<WriteResponse> {
+    pub async fn create_collection(&self, request: &CreateCollectionRequest) -> Result<WriteResponse> {
         let segments = &["api", "v1", "collections"];
-        self.write(Call {
-            method: Method::POST,
-            segments,
-            body: Some(request),
-        })
-        .await
+        self.write(Call { method: Method::POST, segments, body: Some(request) }).await
     }
 
     /// `GET /api/v1/collections`.
     pub async fn list_collections(&self) -> Result<Vec<CollectionInfo>> {
         let segments = &["api", "v1", "collections"];
-        let list: ListCollectionsResponse = self
-            .read(Call::<()> {
-                method: Method::GET,
-                segments,
-                body: None,
-            })
-            .await?;
+        let list: ListCollectionsResponse = self.read(Call::<()> { method: Method::GET, segments, body: None }).await?;
         Ok(list.collections)
     }
 
     /// `GET /api/v1/collections/{name}`.
     pub async fn get_collection(&self, name: &str) -> Result<CollectionInfo> {
         let segments = &["api", "v1", "collections", name];
-        self.read(Call::<()> {
-            method: Method::GET,
-            segments,
-            body: None,
-        })
-        .await
+        self.read(Call::<()> { method: Method::GET, segments, body: None }).await
     }
 
     /// `DELETE /api/v1/collections/{name}`.
     pub async fn delete_collection(&self, name: &str) -> Result<WriteResponse> {
         let segments = &["api", "v1", "collections", name];
-        self.write(Call::<()> {
-            method: Method::DELETE,
-            segments,
-            body: None,
-        })
-        .await
+        self.write(Call::<()> { method: Method::DELETE, segments, body: None }).await
     }
 
     // ---- points ----
@@ -258,60 +177,32 @@ impl Client {
     pub async fn upsert(&self, collection: &str, points: Vec<PointInput>) -> Result<WriteResponse> {
         let segments = &["api", "v1", "collections", collection, "vectors"];
         let body = UpsertRequest { vectors: points };
-        self.write(Call {
-            method: Method::PUT,
-            segments,
-            body: Some(&body),
-        })
-        .await
+        self.write(Call { method: Method::PUT, segments, body: Some(&body) }).await
     }
 
     /// `GET /api/v1/collections/{collection}/vectors/{id}`.
     pub async fn get(&self, collection: &str, id: &str) -> Result<PointRecord> {
         let segments = &["api", "v1", "collections", collection, "vectors", id];
-        self.read(Call::<()> {
-            method: Method::GET,
-            segments,
-            body: None,
-        })
-        .await
+        self.read(Call::<()> { method: Method::GET, segments, body: None }).await
     }
 
     /// `POST /api/v1/collections/{collection}/vectors/delete`.
     pub async fn delete(&self, collection: &str, ids: Vec<String>) -> Result<WriteResponse> {
         let segments = &["api", "v1", "collections", collection, "vectors", "delete"];
         let body = DeletePointsRequest { ids };
-        self.write(Call {
-            method: Method::POST,
-            segments,
-            body: Some(&body),
-        })
-        .await
+        self.write(Call { method: Method::POST, segments, body: Some(&body) }).await
     }
 
     /// `POST /api/v1/collections/{collection}/search`: hits, best first.
-    pub async fn search(
-        &self,
-        collection: &str,
-        request: &SearchRequest,
-    ) -> Result<Vec<ScoredPoint>> {
+    pub async fn search(&self, collection: &str, request: &SearchRequest) -> Result<Vec<ScoredPoint>> {
         let segments = &["api", "v1", "collections", collection, "search"];
-        let response: SearchResponse = self
-            .read(Call {
-                method: Method::POST,
-                segments,
-                body: Some(request),
-            })
-            .await?;
+        let response: SearchResponse = self.read(Call { method: Method::POST, segments, body: Some(request) }).await?;
         Ok(response.results)
     }
 
     // ---- routing ----
 
-    async fn write<T: DeserializeOwned, B: Serialize + ?Sized>(
-        &self,
-        call: Call<'_, B>,
-    ) -> Result<T> {
+    async fn write<T: DeserializeOwned, B: Serialize + ?Sized>(&self, call: Call<'_, B>) -> Result<T> {
         let master = self.master().await?;
         match self.send(&master, &call).await {
             Err(err) if err.class() == ErrorClass::ReadOnlyReplica => {
@@ -327,10 +218,7 @@ impl Client {
         }
     }
 
-    async fn read<T: DeserializeOwned, B: Serialize + ?Sized>(
-        &self,
-        call: Call<'_, B>,
-    ) -> Result<T> {
+    async fn read<T: DeserializeOwned, B: Serialize + ?Sized>(&self, call: Call<'_, B>) -> Result<T> {
         let target = self.read_target().await?;
         match self.send(&target, &call).await {
             Err(err) if err.class() == ErrorClass::Connection => {
@@ -353,10 +241,7 @@ impl Client {
         }
     }
 
-    async fn read_from_master<T: DeserializeOwned, B: Serialize + ?Sized>(
-        &self,
-        call: Call<'_, B>,
-    ) -> Result<T> {
+    async fn read_from_master<T: DeserializeOwned, B: Serialize + ?Sized>(&self, call: Call<'_, B>) -> Result<T> {
         let master = self.master().await?;
         match self.send(&master, &call).await {
             Err(err) if err.class() == ErrorClass::Connection => {
@@ -368,24 +253,15 @@ impl Client {
         }
     }
 
-    async fn send<T: DeserializeOwned, B: Serialize + ?Sized>(
-        &self,
-        url: &Url,
-        call: &Call<'_, B>,
-    ) -> Result<T> {
-        self.inner
-            .transport
-            .call(url, call.method.clone(), call.segments, call.body)
-            .await
+    async fn send<T: DeserializeOwned, B: Serialize + ?Sized>(&self, url: &Url, call: &Call<'_, B>) -> Result<T> {
+        self.inner.transport.call(url, call.method.clone(), call.segments, call.body).await
     }
 
     async fn master(&self) -> Result<Url> {
         let mut guard = self.inner.topology.lock().await;
         let topology = match guard.as_mut() {
             Some(known) => known,
-            None => {
-                guard.insert(discover(&self.inner.transport, &self.inner.endpoints, None).await)
-            }
+            None => guard.insert(discover(&self.inner.transport, &self.inner.endpoints, None).await),
         };
         require_master(topology, &self.inner.endpoints)
     }
@@ -397,9 +273,7 @@ impl Client {
         let mut guard = self.inner.topology.lock().await;
         let topology = match guard.as_mut() {
             Some(known) => known,
-            None => {
-                guard.insert(discover(&self.inner.transport, &self.inner.endpoints, None).await)
-            }
+            None => guard.insert(discover(&self.inner.transport, &self.inner.endpoints, None).await),
         };
         match topology.next_replica() {
             Some(replica) => Ok(replica),
@@ -422,8 +296,5 @@ impl Client {
 
 /// Error used when a binding is handed something that is not a valid argument.
 pub fn invalid_argument(argument: &'static str, reason: impl Into<String>) -> ClientError {
-    ClientError::InvalidArgument {
-        argument,
-        reason: reason.into(),
-    }
+    ClientError::InvalidArgument { argument, reason: reason.into() }
 }

@@ -53,19 +53,11 @@ impl ClientConfig {
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
     {
-        let endpoints = endpoints
-            .into_iter()
-            .map(|e| parse_endpoint(e.as_ref()))
-            .collect::<Result<Vec<_>>>()?;
+        let endpoints = endpoints.into_iter().map(|e| parse_endpoint(e.as_ref())).collect::<Result<Vec<_>>>()?;
         if endpoints.is_empty() {
             return Err(ClientError::NoEndpoints);
         }
-        Ok(Self {
-            endpoints,
-            api_key: None,
-            timeout: DEFAULT_TIMEOUT,
-            read_preference: ReadPreference::Master,
-        })
+        Ok(Self { endpoints, api_key: None, timeout: DEFAULT_TIMEOUT, read_preference: ReadPreference::Master })
     }
 
     /// Sends `Authorization: Bearer <key>` with every request.
@@ -101,15 +93,8 @@ impl ClientConfig {
 /// Parses `http://host:port` (a bare `host:port` gets `http://`).
 pub(crate) fn parse_endpoint(raw: &str) -> Result<Url> {
     let trimmed = raw.trim();
-    let with_scheme = if trimmed.contains("://") {
-        trimmed.to_owned()
-    } else {
-        format!("http://{trimmed}")
-    };
-    let invalid = |reason: &str| ClientError::InvalidEndpoint {
-        url: raw.to_owned(),
-        reason: reason.to_owned(),
-    };
+    let with_scheme = if trimmed.contains("://") { trimmed.to_owned() } else { format!("http://{trimmed}") };
+    let invalid = |reason: &str| ClientError::InvalidEndpoint { url: raw.to_owned(), reason: reason.to_owned() };
     let mut url = Url::parse(&with_scheme).map_err(|e| invalid(&e.to_string()))?;
     if url.scheme() != "http" && url.scheme() != "https" {
         return Err(invalid("scheme must be http or https"));
@@ -136,28 +121,15 @@ mod tests {
 
     #[test]
     fn endpoints_are_normalised() {
-        let cfg =
-            ClientConfig::new(["127.0.0.1:1", "http://h:2/", "https://h:3/base/"]).expect("cfg");
-        assert_eq!(
-            cfg.endpoints(),
-            ["http://127.0.0.1:1", "http://h:2", "https://h:3/base"]
-        );
+        let cfg = ClientConfig::new(["127.0.0.1:1", "http://h:2/", "https://h:3/base/"]).expect("cfg");
+        assert_eq!(cfg.endpoints(), ["http://127.0.0.1:1", "http://h:2", "https://h:3/base"]);
     }
 
     #[test]
     fn bad_endpoints_are_rejected() {
-        assert!(matches!(
-            ClientConfig::new(Vec::<String>::new()),
-            Err(ClientError::NoEndpoints)
-        ));
+        assert!(matches!(ClientConfig::new(Vec::<String>::new()), Err(ClientError::NoEndpoints)));
         for bad in ["ftp://h:1", "http://", "http://h:1/?q=1"] {
-            assert!(
-                matches!(
-                    ClientConfig::new([bad]),
-                    Err(ClientError::InvalidEndpoint { .. })
-                ),
-                "{bad}"
-            );
+            assert!(matches!(ClientConfig::new([bad]), Err(ClientError::InvalidEndpoint { .. })), "{bad}");
         }
     }
 

@@ -63,10 +63,7 @@ pub enum ClientError {
     NoEndpoints,
     /// A call argument was rejected before sending (names the argument).
     #[error("invalid argument {argument}: {reason}")]
-    InvalidArgument {
-        argument: &'static str,
-        reason: String,
-    },
+    InvalidArgument { argument: &'static str, reason: String },
 }
 
 /// The error classes every SDK exposes (Python exception subclasses, JS `code`s).
@@ -141,9 +138,7 @@ impl ClientError {
             Self::Connection { .. } | Self::NoMaster { .. } => ErrorClass::Connection,
             Self::Timeout { .. } => ErrorClass::Timeout,
             Self::Decode { .. } | Self::Transport { .. } => ErrorClass::Server,
-            Self::InvalidArgument { .. } | Self::InvalidEndpoint { .. } | Self::NoEndpoints => {
-                ErrorClass::Validation
-            }
+            Self::InvalidArgument { .. } | Self::InvalidEndpoint { .. } | Self::NoEndpoints => ErrorClass::Validation,
         }
     }
 
@@ -164,9 +159,7 @@ fn class_of_code(code: ErrorCode) -> ErrorClass {
         | ErrorCode::PayloadTooLarge
         | ErrorCode::UnsupportedMediaType
         | ErrorCode::MethodNotAllowed => ErrorClass::Validation,
-        ErrorCode::CollectionNotFound | ErrorCode::PointNotFound | ErrorCode::NotFound => {
-            ErrorClass::NotFound
-        }
+        ErrorCode::CollectionNotFound | ErrorCode::PointNotFound | ErrorCode::NotFound => ErrorClass::NotFound,
         ErrorCode::CollectionExists | ErrorCode::ReplicationConflict => ErrorClass::Conflict,
         ErrorCode::ReadOnlyReplica => ErrorClass::ReadOnlyReplica,
         ErrorCode::WriteConcernTimeout => ErrorClass::Timeout,

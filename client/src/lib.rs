@@ -45,8 +45,5 @@ pub fn parse_replica_list(json: &str) -> Result<ReplicaListResponse> {
 }
 
 fn parse_body<T: serde::de::DeserializeOwned>(json: &str) -> Result<T> {
-    serde_json::from_str(json).map_err(|source| ClientError::Decode {
-        endpoint: "<input>".into(),
-        source,
-    })
+    serde_json::from_str(json).map_err(|source| ClientError::Decode { endpoint: "<input>".into(), source })
 }

@@ -37,16 +37,10 @@ impl Topology {
 /// With several nodes claiming to be master (a failover in progress), the one with the highest
 /// epoch wins; ties go to the earliest endpoint in the list. `hint` (a `host:port` named by a
 /// `read_only_replica` error) is probed too when it is not one of `endpoints`.
-pub(crate) async fn discover(
-    transport: &Transport,
-    endpoints: &[Url],
-    hint: Option<&str>,
-) -> Topology {
+pub(crate) async fn discover(transport: &Transport, endpoints: &[Url], hint: Option<&str>) -> Topology {
     let mut candidates: Vec<Url> = endpoints.to_vec();
     if let Some(url) = hint.and_then(|h| parse_endpoint(h).ok())
-        && !candidates
-            .iter()
-            .any(|c| endpoint_name(c) == endpoint_name(&url))
+        && !candidates.iter().any(|c| endpoint_name(c) == endpoint_name(&url))
     {
         candidates.push(url);
     }
@@ -55,12 +49,7 @@ pub(crate) async fn discover(
         let transport = transport.clone();
         probes.spawn(async move {
             let status = transport
-                .call::<ReplicationStatus, ()>(
-                    &url,
-                    Method::GET,
-                    &["api", "v1", "replication", "status"],
-                    None,
-                )
+                .call::<ReplicationStatus, ()>(&url, Method::GET, &["api", "v1", "replication", "status"], None)
                 .await;
             (index, status)
         });
@@ -87,18 +76,12 @@ pub(crate) async fn discover(
             ReplicationRole::Replica => replicas.push(candidates[*index].clone()),
         }
     }
-    Topology {
-        master: master.map(|(index, _)| candidates[index].clone()),
-        replicas,
-        next_replica: 0,
-    }
+    Topology { master: master.map(|(index, _)| candidates[index].clone()), replicas, next_replica: 0 }
 }
 
 /// The error for "discovery found no master".
 pub(crate) fn no_master(endpoints: &[Url]) -> ClientError {
-    ClientError::NoMaster {
-        endpoints: endpoints.iter().map(endpoint_name).collect(),
-    }
+    ClientError::NoMaster { endpoints: endpoints.iter().map(endpoint_name).collect() }
 }
 
 /// The master of `topology`, or [`ClientError::NoMaster`] naming the endpoints that were asked.

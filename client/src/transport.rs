@@ -31,15 +31,8 @@ impl Transport {
             .timeout(timeout)
             .connect_timeout(timeout)
             .build()
-            .map_err(|source| ClientError::Transport {
-                endpoint: String::new(),
-                source,
-            })?;
-        Ok(Self {
-            http,
-            api_key,
-            timeout,
-        })
+            .map_err(|source| ClientError::Transport { endpoint: String::new(), source })?;
+        Ok(Self { http, api_key, timeout })
     }
 
     /// Sends `method` to `base` + `/` + `segments` (each percent-encoded) with an optional JSON body.
@@ -59,23 +52,14 @@ impl Transport {
         if let Some(body) = body {
             request = request.json(body);
         }
-        let mut response = request
-            .send()
-            .await
-            .map_err(|e| self.map_send_error(&endpoint, e))?;
+        let mut response = request.send().await.map_err(|e| self.map_send_error(&endpoint, e))?;
         let status = response.status();
         let mut bytes = Vec::new();
-        while let Some(chunk) = response
-            .chunk()
-            .await
-            .map_err(|e| self.map_send_error(&endpoint, e))?
-        {
+        while let Some(chunk) = response.chunk().await.map_err(|e| self.map_send_error(&endpoint, e))? {
             if bytes.len() + chunk.len() > MAX_RESPONSE_BYTES {
                 return Err(ClientError::Decode {
                     endpoint,
-                    source: serde::de::Error::custom(format!(
-                        "response body exceeds {MAX_RESPONSE_BYTES} bytes"
-                    )),
+                    source: serde::de::Error::custom(format!("response body exceeds {MAX_RESPONSE_BYTES} bytes")),
                 });
             }
             bytes.extend_from_slice(&chunk);
@@ -86,10 +70,7 @@ impl Transport {
     fn map_send_error(&self, endpoint: &str, source: reqwest::Error) -> ClientError {
         let endpoint = endpoint.to_owned();
         if source.is_timeout() {
-            ClientError::Timeout {
-                endpoint,
-                timeout: self.timeout,
-            }
+            ClientError::Timeout { endpoint, timeout: self.timeout }
         } else if source.is_connect() || source.is_request() {
             ClientError::Connection { endpoint, source }
         } else {
@@ -102,26 +83,17 @@ impl Transport {
 fn join(base: &Url, segments: &[&str]) -> Result<Url> {
     let mut url = base.clone();
     url.path_segments_mut()
-        .map_err(|()| ClientError::InvalidEndpoint {
-            url: base.to_string(),
-            reason: "cannot hold a path".into(),
-        })?
+        .map_err(|()| ClientError::InvalidEndpoint { url: base.to_string(), reason: "cannot hold a path".into() })?
         .pop_if_empty()
         .extend(segments);
     Ok(url)
 }
 
 /// Turns a status and body into the typed answer or the server's error.
-pub(crate) fn decode<T: DeserializeOwned>(
-    endpoint: &str,
-    status: StatusCode,
-    body: &[u8],
-) -> Result<T> {
+pub(crate) fn decode<T: DeserializeOwned>(endpoint: &str, status: StatusCode, body: &[u8]) -> Result<T> {
     if status.is_success() {
-        return serde_json::from_slice(body).map_err(|source| ClientError::Decode {
-            endpoint: endpoint.to_owned(),
-            source,
-        });
+        return serde_json::from_slice(body)
+            .map_err(|source| ClientError::Decode { endpoint: endpoint.to_owned(), source });
     }
     match serde_json::from_slice::<ErrorResponse>(body) {
         Ok(ErrorResponse { error }) => Err(ClientError::Api {
@@ -131,10 +103,7 @@ pub(crate) fn decode<T: DeserializeOwned>(
             message: error.message,
             master: error.master,
         }),
-        Err(_) => Err(ClientError::UnexpectedStatus {
-            endpoint: endpoint.to_owned(),
-            status: status.as_u16(),
-        }),
+        Err(_) => Err(ClientError::UnexpectedStatus { endpoint: endpoint.to_owned(), status: status.as_u16() }),
     }
 }
 
@@ -146,22 +115,14 @@ mod tests {
     #[test]
     fn ids_with_slashes_are_one_segment() {
         let base = Url::parse("http://h:1/base").expect("url");
-        let url = join(
-            &base,
-            &["api", "v1", "collections", "c", "vectors", "a/b c"],
-        )
-        .expect("join");
-        assert_eq!(
-            url.as_str(),
-            "http://h:1/base/api/v1/collections/c/vectors/a%2Fb%20c"
-        );
+        let url = join(&base, &["api", "v1", "collections", "c", "vectors", "a/b c"]).expect("join");
+        assert_eq!(url.as_str(), "http://h:1/base/api/v1/collections/c/vectors/a%2Fb%20c");
     }
 
     #[test]
     fn error_bodies_keep_code_status_and_master() {
         let body = br#"{"error":{"code":"read_only_replica","message":"ro","master":"m:1","x":1}}"#;
-        let err =
-            decode::<WriteResponse>("http://r", StatusCode::CONFLICT, body).expect_err("error");
+        let err = decode::<WriteResponse>("http://r", StatusCode::CONFLICT, body).expect_err("error");
         assert_eq!(err.code(), "read_only_replica");
         assert_eq!(err.http_status(), Some(409));
         assert_eq!(err.master_hint(), Some("m:1"));
@@ -169,12 +130,8 @@ mod tests {
 
     #[test]
     fn non_json_error_keeps_status() {
-        let err =
-            decode::<WriteResponse>("http://r", StatusCode::BAD_GATEWAY, b"<html>").expect_err("e");
-        assert!(matches!(
-            err,
-            ClientError::UnexpectedStatus { status: 502, .. }
-        ));
+        let err = decode::<WriteResponse>("http://r", StatusCode::BAD_GATEWAY, b"<html>").expect_err("e");
+        assert!(matches!(err, ClientError::UnexpectedStatus { status: 502, .. }));
     }
 
     #[test]

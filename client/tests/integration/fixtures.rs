@@ -13,10 +13,7 @@ async fn parse_both(name: &str) -> ReplicationStatus {
     let served = text.clone();
     let server = StubServer::start(move |_| (200, served.clone())).await;
     let client = Client::connect([&server.url]).expect("client");
-    let fetched = client
-        .get_replication_status(Some(&server.url))
-        .await
-        .expect("fetch");
+    let fetched = client.get_replication_status(Some(&server.url)).await.expect("fetch");
     assert_eq!(parsed, fetched, "{name}: HTTP path and parser disagree");
     parsed
 }
@@ -46,10 +43,7 @@ async fn v1_2_master_spec_example_parses_verbatim() {
     let replicas = s.replicas.expect("replicas");
     assert_eq!(replicas.len(), 1);
     let r = &replicas[0];
-    assert_eq!(
-        (r.id.as_str(), r.host.as_str(), r.port),
-        ("replica-1", "192.168.1.10", 6381)
-    );
+    assert_eq!((r.id.as_str(), r.host.as_str(), r.port), ("replica-1", "192.168.1.10", 6381));
     assert_eq!(r.status, ReplicaStatus::Connected);
     assert_eq!(r.lag_ms, 5);
     assert_eq!(r.last_heartbeat, "2024-10-24T12:00:00Z");
@@ -70,10 +64,7 @@ async fn v1_2_replica_response_has_null_replicas_and_link_status() {
     assert_eq!(stats.connected_replicas, None);
     assert_eq!(stats.status, Some(ReplicaStatus::Connected));
     assert_eq!(stats.master.as_deref(), Some("127.0.0.1:7400"));
-    assert_eq!(
-        (stats.epoch, stats.applied_offset, stats.master_offset),
-        (Some(2), Some(1500), Some(1503))
-    );
+    assert_eq!((stats.epoch, stats.applied_offset, stats.master_offset), (Some(2), Some(1500), Some(1503)));
     assert_eq!(stats.sync_progress, None);
 }
 
@@ -102,9 +93,7 @@ async fn disabled_replication_has_nulls() {
 fn a_response_missing_a_spec_field_is_a_typed_error_not_a_panic() {
     let err = parse_replication_status(r#"{"role":"master"}"#).expect_err("must fail");
     assert_eq!(err.code(), "invalid_response");
-    let err = parse_replication_status(
-        r#"{"role":"leader","enabled":true,"stats":null,"replicas":null}"#,
-    )
-    .expect_err("unknown role");
+    let err = parse_replication_status(r#"{"role":"leader","enabled":true,"stats":null,"replicas":null}"#)
+        .expect_err("unknown role");
     assert_eq!(err.code(), "invalid_response");
 }

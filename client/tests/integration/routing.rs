@@ -14,19 +14,11 @@ const SEARCH_OK: &str = r#"{"results":[{"id":"a","score":0.5,"payload":null}]}"#
 
 fn read_only(master: &str) -> (u16, String) {
     let master = master.trim_start_matches("http://");
-    (
-        409,
-        format!(
-            r#"{{"error":{{"code":"read_only_replica","message":"replica","master":"{master}"}}}}"#
-        ),
-    )
+    (409, format!(r#"{{"error":{{"code":"read_only_replica","message":"replica","master":"{master}"}}}}"#))
 }
 
 /// A node answering as master while `is_master` is set, else as a replica naming `master_hint`.
-async fn node(
-    is_master: Arc<AtomicBool>,
-    master_hint: Arc<std::sync::Mutex<String>>,
-) -> StubServer {
+async fn node(is_master: Arc<AtomicBool>, master_hint: Arc<std::sync::Mutex<String>>) -> StubServer {
     StubServer::start(move |req: &Seen| {
         let master = is_master.load(Ordering::SeqCst);
         match (req.method.as_str(), req.path.as_str()) {
@@ -41,21 +33,11 @@ async fn node(
 }
 
 fn point() -> Vec<PointInput> {
-    vec![PointInput {
-        id: "a/b".into(),
-        vector: vec![1.0, 0.0],
-        payload: None,
-    }]
+    vec![PointInput { id: "a/b".into(), vector: vec![1.0, 0.0], payload: None }]
 }
 
 fn search() -> SearchRequest {
-    SearchRequest {
-        vector: vec![1.0, 0.0],
-        limit: 1,
-        with_payload: false,
-        exact: false,
-        ef_search: None,
-    }
+    SearchRequest { vector: vec![1.0, 0.0], limit: 1, with_payload: false, exact: false, ef_search: None }
 }
 
 fn flag(v: bool) -> Arc<AtomicBool> {
@@ -70,52 +52,23 @@ async fn writes_go_to_the_master_and_reads_follow_the_preference() {
     *hint.lock().expect("lock") = master.url.clone();
 
     let cfg = ClientConfig::new([&replica.url, &master.url]).expect("cfg");
-    let client =
-        Client::new(cfg.clone().read_preference(ReadPreference::PreferReplica)).expect("client");
+    let client = Client::new(cfg.clone().read_preference(ReadPreference::PreferReplica)).expect("client");
     assert_eq!(client.master_endpoint().await.expect("master"), master.url);
     let write = client.upsert("c", point()).await.expect("upsert");
     assert_eq!(write.offset, 7);
     let hits = client.search("c", &search()).await.expect("search");
     assert_eq!(hits[0].id, "a");
 
-    assert!(
-        master
-            .requests()
-            .contains(&"PUT /api/v1/collections/c/vectors".to_owned())
-    );
-    assert!(
-        replica
-            .requests()
-            .contains(&"POST /api/v1/collections/c/search".to_owned())
-    );
-    assert!(
-        !replica.requests().iter().any(|r| r.starts_with("PUT")),
-        "{:?}",
-        replica.requests()
-    );
-    let sent = master
-        .seen
-        .lock()
-        .expect("lock")
-        .iter()
-        .find(|s| s.method == "PUT")
-        .map(|s| s.body.clone());
+    assert!(master.requests().contains(&"PUT /api/v1/collections/c/vectors".to_owned()));
+    assert!(replica.requests().contains(&"POST /api/v1/collections/c/search".to_owned()));
+    assert!(!replica.requests().iter().any(|r| r.starts_with("PUT")), "{:?}", replica.requests());
+    let sent = master.seen.lock().expect("lock").iter().find(|s| s.method == "PUT").map(|s| s.body.clone());
     let sent: serde_json::Value = serde_json::from_str(&sent.expect("a PUT")).expect("json body");
-    assert_eq!(
-        sent,
-        serde_json::json!({"vectors": [{"id": "a/b", "vector": [1.0, 0.0], "payload": null}]})
-    );
+    assert_eq!(sent, serde_json::json!({"vectors": [{"id": "a/b", "vector": [1.0, 0.0], "payload": null}]}));
 
     let client = Client::new(cfg).expect("client");
     client.search("c", &search()).await.expect("search");
-    assert_eq!(
-        replica
-            .requests()
-            .iter()
-            .filter(|r| r.ends_with("/search"))
-            .count(),
-        1
-    );
+    assert_eq!(replica.requests().iter().filter(|r| r.ends_with("/search")).count(), 1);
 }
 
 #[tokio::test]
@@ -133,14 +86,8 @@ async fn a_write_to_a_demoted_master_is_retried_once_on_the_new_master() {
     b_master.store(true, Ordering::SeqCst);
     let write = client.upsert("c", point()).await.expect("retried write");
     assert_eq!(write.affected, 1);
-    assert_eq!(
-        a.requests().iter().filter(|r| r.starts_with("PUT")).count(),
-        2
-    );
-    assert_eq!(
-        b.requests().iter().filter(|r| r.starts_with("PUT")).count(),
-        1
-    );
+    assert_eq!(a.requests().iter().filter(|r| r.starts_with("PUT")).count(), 2);
+    assert_eq!(b.requests().iter().filter(|r| r.starts_with("PUT")).count(), 1);
     assert_eq!(client.master_endpoint().await.expect("master"), b.url);
 }
 
@@ -153,10 +100,7 @@ async fn read_only_replica_surfaces_when_no_master_exists() {
     client.upsert("c", point()).await.expect("write");
     *hint.lock().expect("lock") = a.url.clone();
     only_master.store(false, Ordering::SeqCst);
-    let err = client
-        .upsert("c", point())
-        .await
-        .expect_err("no master any more");
+    let err = client.upsert("c", point()).await.expect_err("no master any more");
     assert!(matches!(err, ClientError::NoMaster { .. }), "{err}");
     assert_eq!(err.class(), ErrorClass::Connection);
 }
@@ -176,27 +120,18 @@ async fn unreachable_endpoints_are_skipped_and_all_unreachable_is_no_master() {
     let err = client.list_collections().await.expect_err("dead");
     assert_eq!(err.code(), "no_master");
     let err = client.health(Some(&dead)).await.expect_err("dead");
-    assert_eq!(
-        (err.code(), err.class()),
-        ("connection_failed", ErrorClass::Connection)
-    );
+    assert_eq!((err.code(), err.class()), ("connection_failed", ErrorClass::Connection));
 }
 
 #[tokio::test]
 async fn server_errors_keep_code_status_and_message() {
     let server = StubServer::start(|req: &Seen| match req.path.as_str() {
         "/api/v1/replication/status" => (200, fixture("disabled.json")),
-        _ => (
-            404,
-            r#"{"error":{"code":"collection_not_found","message":"no collection \"x\""}}"#.into(),
-        ),
+        _ => (404, r#"{"error":{"code":"collection_not_found","message":"no collection \"x\""}}"#.into()),
     })
     .await;
     let client = Client::connect([&server.url]).expect("client");
     let err = client.get_collection("x").await.expect_err("404");
-    assert_eq!(
-        (err.code(), err.http_status(), err.class()),
-        ("collection_not_found", Some(404), ErrorClass::NotFound)
-    );
+    assert_eq!((err.code(), err.http_status(), err.class()), ("collection_not_found", Some(404), ErrorClass::NotFound));
     assert!(err.to_string().contains("no collection"), "{err}");
 }

@@ -12,9 +12,7 @@ use tokio::net::{TcpListener, TcpStream};
 
 /// The repository's `tests/fixtures/replication/<name>` as text.
 pub fn fixture(name: &str) -> String {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../tests/fixtures/replication")
-        .join(name);
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/replication").join(name);
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
 }
 
@@ -57,12 +55,7 @@ impl StubServer {
 
     /// `METHOD path` of every request seen so far, in order.
     pub fn requests(&self) -> Vec<String> {
-        self.seen
-            .lock()
-            .expect("lock")
-            .iter()
-            .map(|s| format!("{} {}", s.method, s.path))
-            .collect()
+        self.seen.lock().expect("lock").iter().map(|s| format!("{} {}", s.method, s.path)).collect()
     }
 }
 
@@ -157,11 +150,7 @@ impl Vectorizer {
                 panic!("vectorizer did not print its ready line: {e}");
             }
         };
-        Self {
-            url: format!("http://{addr}"),
-            child,
-            _dir: dir,
-        }
+        Self { url: format!("http://{addr}"), child, _dir: dir }
     }
 }
 
