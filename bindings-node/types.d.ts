@@ -9,6 +9,14 @@
  */
 export type Payload = Record<string, unknown>;
 
+/** Digest of one collection: blake3 over its config and its points sorted by id. */
+export interface CollectionDigest {
+	name: string;
+	points: number;
+	/** Lowercase hex blake3. */
+	digest: string;
+}
+
 /**
  * Distance function of a collection.
  * 
@@ -63,6 +71,13 @@ export interface CreateCollectionRequest {
 export interface DeletePointsRequest {
 	/** 1..=10,000 ids per request. */
 	ids: string[];
+}
+
+/** `GET /api/v1/admin/digest`: a content digest of every collection, to check that nodes converged. */
+export interface DigestResponse {
+	/** Log offset of the last operation this node has applied. */
+	applied_offset: number;
+	collections: CollectionDigest[];
 }
 
 /** A stable machine-readable `code` and a human-readable `message` naming the field and the limit. */

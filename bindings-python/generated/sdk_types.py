@@ -14,6 +14,17 @@ Payload = Dict[str, object]
 A JSON object attached to a point. Always an object (never an array or scalar).
 (`JsonValue` is mapped per language in `scripts/sdk/typeshare.toml`.)
 """
+class CollectionDigest(BaseModel):
+    """
+    Digest of one collection: blake3 over its config and its points sorted by id.
+    """
+    name: str
+    points: int
+    digest: str
+    """
+    Lowercase hex blake3.
+    """
+
 class Metric(str, Enum):
     """
     Distance function of a collection.
@@ -89,6 +100,16 @@ class DeletePointsRequest(BaseModel):
     """
     1..=10,000 ids per request.
     """
+
+class DigestResponse(BaseModel):
+    """
+    `GET /api/v1/admin/digest`: a content digest of every collection, to check that nodes converged.
+    """
+    applied_offset: int
+    """
+    Log offset of the last operation this node has applied.
+    """
+    collections: List[CollectionDigest]
 
 class ErrorDetail(BaseModel):
     """
