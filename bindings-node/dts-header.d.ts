@@ -2,6 +2,7 @@
 import type {
   CollectionInfo,
   CreateCollectionRequest,
+  DigestResponse,
   HealthResponse,
   PointInput,
   PointRecord,

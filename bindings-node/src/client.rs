@@ -185,4 +185,10 @@ impl Client {
     ) -> Result<Reply<wire::ReplicationStatus>> {
         Ok(Reply(self.inner.replica_of(&endpoint, master.as_deref()).await))
     }
+
+    /// Content digest of every collection of `endpoint`, or of the master.
+    #[napi(ts_return_type = "Promise<DigestResponse>")]
+    pub async fn get_digest(&self, endpoint: Option<String>) -> Result<Reply<wire::DigestResponse>> {
+        Ok(Reply(self.inner.get_digest(endpoint.as_deref()).await))
+    }
 }

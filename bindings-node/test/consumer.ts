@@ -53,6 +53,8 @@ export async function main(url: string): Promise<void> {
   const status = await client.getReplicationStatus()
   const role: 'master' | 'replica' = status.role
   const node = await client.getReplicationStatus(url)
+  const digest = await client.getDigest()
+  const digests: Array<{ name: string; points: number; digest: string }> = digest.collections
   try {
     const replicas: ReplicaInfo[] = await client.listReplicas()
     const snapshot = await client.createSnapshot()
@@ -71,5 +73,5 @@ export async function main(url: string): Promise<void> {
   }
   const parsed = parseReplicationStatus('{"role":"master","enabled":true,"stats":null,"replicas":null}')
   console.log(endpoints, health.version, info.vector_count, all.length, tag, firstPayload, role, node.enabled,
-    lagOf(status), unhealthy(status), lagOf(parsed))
+    lagOf(status), unhealthy(status), lagOf(parsed), digest.applied_offset, digests.length)
 }

@@ -55,6 +55,8 @@ def run(url: str) -> None:
     except NotFoundError as e:
         assert e.code == "point_not_found" and e.status == 404
     status = client.get_replication_status()
+    digest = client.get_digest()
+    assert [c.name for c in digest.collections] == ["typed"] and digest.applied_offset > 0
     assert status.role is ReplicationRole.MASTER
     print("lag:", lag_of(status), "unhealthy:", unhealthy(status))
     try:

@@ -16,8 +16,8 @@ use vectorizer_sdk_types as wire;
 use crate::error::PyClientError;
 use crate::runtime::{block_on, current_pid};
 use crate::types::{
-    CollectionInfo, HealthResponse, PointRecord, ReplicaInfo, ReplicationStatus, ScoredPoint, SnapshotInfo, ToPython,
-    WriteResponse, py_to_json,
+    CollectionInfo, DigestResponse, HealthResponse, PointRecord, ReplicaInfo, ReplicationStatus, ScoredPoint,
+    SnapshotInfo, ToPython, WriteResponse, py_to_json,
 };
 
 /// Blocking client of a Vectorizer cluster (one or several endpoints).
@@ -227,6 +227,14 @@ impl Client {
     fn replica_of(&self, py: Python<'_>, endpoint: String, master: Option<String>) -> PyResult<Py<ReplicationStatus>> {
         let inner = self.inner()?;
         let out = block_on(py, async move { inner.replica_of(&endpoint, master.as_deref()).await })?;
+        out.map_err(PyClientError)?.to_python(py)
+    }
+
+    /// Content digest of every collection of `endpoint`, or of the master.
+    #[pyo3(signature = (endpoint = None))]
+    fn get_digest(&self, py: Python<'_>, endpoint: Option<String>) -> PyResult<Py<DigestResponse>> {
+        let inner = self.inner()?;
+        let out = block_on(py, async move { inner.get_digest(endpoint.as_deref()).await })?;
         out.map_err(PyClientError)?.to_python(py)
     }
 

@@ -43,6 +43,8 @@ fn _vectorizer(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<types::ScoredPoint>()?;
     m.add_class::<types::SnapshotInfo>()?;
     m.add_class::<types::SyncProgress>()?;
+    m.add_class::<types::CollectionDigest>()?;
+    m.add_class::<types::DigestResponse>()?;
     m.add_class::<types::ReplicationStats>()?;
     m.add_class::<types::ReplicaInfo>()?;
     m.add_class::<types::ReplicationStatus>()?;

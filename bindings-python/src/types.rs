@@ -77,6 +77,21 @@ pub struct SnapshotInfo {
     pub created_at: DateTime<Utc>,
 }
 
+/// Digest of one collection (blake3 over its config and points sorted by id).
+#[pyclass(module = "vectorizer", get_all, frozen)]
+pub struct CollectionDigest {
+    pub name: String,
+    pub points: u64,
+    pub digest: String,
+}
+
+/// Content digest of every collection of a node.
+#[pyclass(module = "vectorizer", get_all, frozen)]
+pub struct DigestResponse {
+    pub applied_offset: u64,
+    pub collections: Vec<Py<CollectionDigest>>,
+}
+
 /// Progress of an in-flight full sync.
 #[pyclass(module = "vectorizer", get_all, frozen)]
 pub struct SyncProgress {
@@ -156,6 +171,8 @@ repr!(PointRecord, id, vector, payload);
 repr!(ScoredPoint, id, score, payload);
 repr!(SnapshotInfo, offset, epoch, bytes, collections, points, created_at);
 repr!(SyncProgress, bytes_done, bytes_total);
+repr!(CollectionDigest, name, points, digest);
+repr!(DigestResponse, applied_offset, collections);
 repr!(
     ReplicationStats,
     role,
@@ -352,6 +369,18 @@ impl ToPython for wire::SnapshotInfo {
                 created_at: timestamp(&self.created_at)?,
             },
         )
+    }
+}
+
+impl ToPython for wire::DigestResponse {
+    type Output = Py<DigestResponse>;
+    fn to_python(self, py: Python<'_>) -> PyResult<Self::Output> {
+        let collections = self
+            .collections
+            .into_iter()
+            .map(|c| Py::new(py, CollectionDigest { name: c.name, points: c.points, digest: c.digest }))
+            .collect::<PyResult<Vec<_>>>()?;
+        Py::new(py, DigestResponse { applied_offset: self.applied_offset, collections })
     }
 }
 

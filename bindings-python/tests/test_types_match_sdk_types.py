@@ -19,6 +19,7 @@ TIMESTAMPS = {"last_sync", "last_heartbeat", "link_down_since", "created_at"}
 CLASSES = [
     "HealthResponse", "HnswParams", "CollectionInfo", "WriteResponse", "PointRecord", "ScoredPoint",
     "SnapshotInfo", "SyncProgress", "ReplicationStats", "ReplicaInfo", "ReplicationStatus",
+    "CollectionDigest", "DigestResponse",
 ]
 BASE = {"str": "str", "int": "int", "bool": "bool", "float": "float", "Payload": "dict[str, Any]"}
 

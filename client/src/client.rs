@@ -16,9 +16,9 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio::sync::Mutex;
 use vectorizer_sdk_types::{
-    CollectionInfo, CreateCollectionRequest, DeletePointsRequest, HealthResponse, ListCollectionsResponse, PointInput,
-    PointRecord, ReplicaInfo, ReplicaListResponse, ReplicaOfRequest, ReplicationStatus, ScoredPoint, SearchRequest,
-    SearchResponse, SnapshotInfo, UpsertRequest, WriteResponse,
+    CollectionInfo, CreateCollectionRequest, DeletePointsRequest, DigestResponse, HealthResponse,
+    ListCollectionsResponse, PointInput, PointRecord, ReplicaInfo, ReplicaListResponse, ReplicaOfRequest,
+    ReplicationStatus, ScoredPoint, SearchRequest, SearchResponse, SnapshotInfo, UpsertRequest, WriteResponse,
 };
 
 use crate::config::{ClientConfig, ReadPreference, endpoint_name, parse_endpoint};
@@ -43,6 +43,7 @@ pub const API_METHODS: &[&str] = &[
     "list_replicas",
     "promote",
     "replica_of",
+    "get_digest",
 ];
 
 /// Async client of the Vectorizer REST API. Cheap to clone (shared connection pool and topology).
@@ -137,6 +138,13 @@ impl Client {
         let status = self.node_call(Some(endpoint), Call { method: Method::POST, segments, body: Some(&body) }).await;
         self.forget_topology().await;
         status
+    }
+
+    /// `GET /api/v1/admin/digest` of `endpoint`, or of the master: a content digest of every
+    /// collection, to check that nodes converged.
+    pub async fn get_digest(&self, endpoint: Option<&str>) -> Result<DigestResponse> {
+        let segments = &["api", "v1", "admin", "digest"];
+        self.node_call(endpoint, Call::<()> { method: Method::GET, segments, body: None }).await
     }
 
     /// `POST /api/v1/snapshots` on the master: writes and verifies a snapshot.

@@ -20,7 +20,9 @@ from ._errors import (
 )
 from ._vectorizer import (
     Client,
+    CollectionDigest,
     CollectionInfo,
+    DigestResponse,
     HealthResponse,
     HnswParams,
     PointRecord,
@@ -40,7 +42,9 @@ from ._vectorizer import (
 __all__ = [
     "AsyncClient",
     "Client",
+    "CollectionDigest",
     "CollectionInfo",
+    "DigestResponse",
     "ConflictError",
     "HealthResponse",
     "HnswParams",

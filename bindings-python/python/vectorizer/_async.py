@@ -14,6 +14,7 @@ from ._enums import Metric
 from ._vectorizer import (
     Client,
     CollectionInfo,
+    DigestResponse,
     HealthResponse,
     PointRecord,
     ReplicaInfo,
@@ -119,3 +120,6 @@ class AsyncClient:
 
     async def replica_of(self, endpoint: str, master: str | None) -> ReplicationStatus:
         return await asyncio.to_thread(self._client.replica_of, endpoint, master)
+
+    async def get_digest(self, endpoint: str | None = None) -> DigestResponse:
+        return await asyncio.to_thread(self._client.get_digest, endpoint)
