@@ -79,3 +79,24 @@ def test_points_and_payloads_round_trip(stub: Callable[..., StubServer]) -> None
     assert ("GET", "/api/v1/collections/c/vectors/a%2Fb") in [(m, p) for m, p, _ in server.seen]
     assert record.payload == {"n": [1, 2.5, None, True, "s"]}
     assert record.vector == [0.5, 1.0]
+
+
+def test_async_client_runs_calls_concurrently(stub: Callable[..., StubServer]) -> None:
+    import asyncio
+
+    barrier = threading.Barrier(CALLERS, timeout=20)
+
+    def handle(method: str, path: str, _: bytes) -> tuple[int, str]:
+        if path == "/api/v1/replication/status":
+            barrier.wait()
+            return 200, fixture_text("v1_2_replica.json")
+        return 404, '{"error": {"code": "not_found", "message": "no route"}}'
+
+    server = stub(handle)
+
+    async def main() -> list[vectorizer.ReplicationStatus]:
+        client = vectorizer.AsyncClient(server.url, timeout=30)
+        return await asyncio.gather(*(client.get_replication_status(server.url) for _ in range(CALLERS)))
+
+    statuses = asyncio.run(main())
+    assert [s.role for s in statuses] == [vectorizer.ReplicationRole.REPLICA] * CALLERS
