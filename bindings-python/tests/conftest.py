@@ -85,7 +85,8 @@ class Vectorizer:
             text=True,
         )
         lines: queue.Queue[str] = queue.Queue()
-        threading.Thread(target=self._pump, args=(lines,), daemon=True).start()
+        self.pump = threading.Thread(target=self._pump, args=(lines,), daemon=True)
+        self.pump.start()
         try:
             addr = lines.get(timeout=60)
         except queue.Empty:
@@ -106,6 +107,9 @@ class Vectorizer:
     def close(self) -> None:
         self.proc.kill()
         self.proc.wait()
+        self.pump.join(10)  # the pipe reaches EOF once the process is gone
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
         self.dir.cleanup()
 
 
