@@ -78,6 +78,34 @@ pub enum CoreError {
     /// may resend chunk `index`.
     #[error("snapshot chunk {index} rejected: {reason}")]
     SnapshotChunkRejected { index: u64, reason: String },
+
+    /// An I/O error on a replication connection.
+    #[error("replication link to {peer}: {source}")]
+    PeerIo {
+        peer: String,
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// The replication peer closed the connection.
+    #[error("replication peer {peer} closed the connection")]
+    PeerClosed { peer: String },
+
+    /// The replication peer sent nothing within the deadline.
+    #[error("replication peer {peer} sent nothing for {after_ms} ms")]
+    PeerTimeout { peer: String, after_ms: u64 },
+
+    /// The replication peer refused the session (wrong secret, protocol version, stale epoch, ...).
+    #[error("replication peer {peer} refused the session ({code}): {message}")]
+    PeerRefused { peer: String, code: String, message: String },
+
+    /// The replication peer broke the protocol (unexpected frame, offset gap, oversized frame).
+    #[error("replication protocol violation by {peer}: {detail}")]
+    ProtocolViolation { peer: String, detail: String },
+
+    /// The request conflicts with the node's replication state (e.g. promote on a master).
+    #[error("{detail}")]
+    ReplicationConflict { detail: String },
 }
 
 impl CoreError {

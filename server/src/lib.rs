@@ -1,3 +1,22 @@
-//! Vectorizer server: configuration, the axum REST API and the CLI.
+//! Vectorizer server: configuration, the axum REST API and the node's lifecycle.
 //!
-//! (Being built: see `docs/dev/CONTRACTS.md`, section "server".)
+//! - [`config`]: layered configuration (defaults -> TOML file -> environment -> CLI flags).
+//! - [`app`]: the HTTP application ([`app::app`]) built from one router per resource in [`routes`].
+//! - [`error`] / [`extract`]: the error envelope and the extractors whose rejections are our errors.
+//! - [`serve`]: recovery, the ready line, graceful shutdown.
+//!
+//! Invariant: the server holds no business logic; handlers parse, call one engine operation on the
+//! blocking pool and map the result.
+
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod error;
+pub mod extract;
+pub mod logging;
+pub mod routes;
+pub mod serve;
+pub mod state;
+
+pub use app::app;
+pub use state::AppState;

@@ -89,8 +89,9 @@ pub enum Frame {
     ChunkRetry { index: u64 },
     /// Master -> replica: the whole snapshot file was sent.
     FullSyncEnd,
-    /// Master -> replica: consecutive log records.
-    Records { records: Vec<Record> },
+    /// Master -> replica: consecutive log records, and the master's last offset when they were sent
+    /// (so the replica knows whether it is caught up).
+    Records { master_last_offset: u64, records: Vec<Record> },
     /// Master -> replica: liveness and position.
     MasterHeartbeat { epoch: u64, master_last_offset: u64, master_time_ms: u64 },
     /// Replica -> master: durable applied offset (doubles as the replica's heartbeat).
@@ -186,8 +187,9 @@ impl Frame {
                 put_u64(&mut out, *index);
             }
             Frame::FullSyncEnd => out.push(T_FULL_SYNC_END),
-            Frame::Records { records } => {
+            Frame::Records { master_last_offset, records } => {
                 out.push(T_RECORDS);
+                put_u64(&mut out, *master_last_offset);
                 put_u32(&mut out, records.len() as u32);
                 for r in records {
                     put_u64(&mut out, r.epoch);
@@ -266,6 +268,7 @@ impl Frame {
             T_CHUNK_RETRY => Frame::ChunkRetry { index: r.u64()? },
             T_FULL_SYNC_END => Frame::FullSyncEnd,
             T_RECORDS => {
+                let master_last_offset = r.u64()?;
                 let count = r.u32()? as usize;
                 // Each record needs at least 28 bytes: reject counts the body cannot hold.
                 if count.saturating_mul(28) > r.remaining() {
@@ -280,7 +283,7 @@ impl Frame {
                         payload: r.bytes()?,
                     });
                 }
-                Frame::Records { records }
+                Frame::Records { master_last_offset, records }
             }
             T_MASTER_HEARTBEAT => {
                 Frame::MasterHeartbeat { epoch: r.u64()?, master_last_offset: r.u64()?, master_time_ms: r.u64()? }
@@ -441,6 +444,7 @@ mod tests {
             Frame::ChunkRetry { index: 1 },
             Frame::FullSyncEnd,
             Frame::Records {
+                master_last_offset: 44,
                 records: vec![
                     Record {
                         epoch: 3,
@@ -485,6 +489,7 @@ mod tests {
         assert!(Frame::check_length(0).is_err());
         assert!(Frame::check_length(u32::MAX).is_err());
         let mut body = vec![T_RECORDS];
+        body.extend_from_slice(&7u64.to_le_bytes());
         body.extend_from_slice(&u32::MAX.to_le_bytes());
         assert!(Frame::decode(Bytes::from(body)).is_err());
         let mut body = vec![T_HELLO, 1, 0];

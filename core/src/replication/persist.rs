@@ -44,7 +44,6 @@ pub struct NodeCounters {
     pub full_syncs: u64,
     pub partial_syncs: u64,
     pub last_sync_ms: Option<u64>,
-    pub snapshot_size: u64,
     /// Replica: last instant it was known caught up with its master.
     pub caught_up_at_ms: Option<u64>,
     /// Replica: last master offset it heard of.

@@ -1,0 +1,415 @@
+//! The master's registry of replicas: one entry per replica id ever seen, with the facts its
+//! sessions record as they happen (bytes written, acknowledged offset, last frame heard, sync
+//! state, link up/down).
+//!
+//! Invariants:
+//! - At most one live session per replica id: attaching a new session for an id closes the old one.
+//! - Counters only grow (`operations_synced` grows by exactly the advance of the acknowledged
+//!   offset), and are persisted by the node's state file.
+//! - Disconnected replicas stay listed with their last known state; they leave the active set
+//!   (`connected_replicas`, write-concern acks) because [`health::is_active`] says so.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use parking_lot::{Mutex, RwLock};
+use tokio_util::sync::CancellationToken;
+use vectorizer_sdk_types::{ReplicaInfo, ReplicaStatus, SyncProgress};
+
+use crate::engine::rfc3339_ms;
+use crate::error::{CoreError, Result};
+use crate::replication::health::{self, HealthConfig, LinkFacts};
+use crate::replication::persist::PersistedReplica;
+
+/// Where a replica said it can be reached.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Announced {
+    pub host: String,
+    pub port: u16,
+    pub repl_addr: String,
+}
+
+/// Session facts of one replica, changed by its session task.
+#[derive(Debug)]
+pub struct SessionFacts {
+    /// Id of the live session (0 = none).
+    pub session: u64,
+    pub link_up: bool,
+    /// A sync is in progress until the replica acks `sync_target`.
+    pub syncing: bool,
+    pub sync_target: u64,
+    pub sync_is_full: bool,
+    pub sync_progress: Option<SyncProgress>,
+    pub link_down_since_ms: Option<u64>,
+    pub last_error: Option<String>,
+    /// Status last reported by the health ticker (to log transitions once).
+    pub last_status: ReplicaStatus,
+    /// Cancels the live session (health timeout, buffer overflow, replaced, demotion).
+    pub close: Option<CancellationToken>,
+}
+
+/// One replica as the master sees it.
+#[derive(Debug)]
+pub struct ReplicaEntry {
+    pub id: String,
+    pub announced: Mutex<Announced>,
+    /// Bytes written to this replica's sockets (all sessions).
+    pub bytes_sent: Arc<AtomicU64>,
+    pub acked_offset: AtomicU64,
+    pub operations_synced: AtomicU64,
+    pub full_syncs: AtomicU64,
+    pub partial_syncs: AtomicU64,
+    /// Wall-clock ms of the last frame received from the replica.
+    pub last_heartbeat_ms: AtomicU64,
+    pub facts: Mutex<SessionFacts>,
+    /// (offset, append timestamp) of the oldest unacknowledged record, cached for lag.
+    oldest_unacked: Mutex<Option<(u64, u64)>>,
+}
+
+/// Everything the master knows about its replicas.
+#[derive(Debug, Default)]
+pub struct Registry {
+    entries: RwLock<BTreeMap<String, Arc<ReplicaEntry>>>,
+    next_session: AtomicU64,
+}
+
+/// Returned by [`Registry::attach`]; marks the link down when dropped (only if it is still the
+/// live session of that replica).
+#[derive(Debug)]
+pub struct SessionGuard {
+    pub entry: Arc<ReplicaEntry>,
+    pub session: u64,
+    pub cancel: CancellationToken,
+}
+
+impl Drop for SessionGuard {
+    fn drop(&mut self) {
+        let mut facts = self.entry.facts.lock();
+        if facts.session == self.session {
+            facts.link_up = false;
+            facts.syncing = false;
+            facts.sync_progress = None;
+            facts.close = None;
+            facts.link_down_since_ms = Some(crate::engine::now_ms());
+        }
+    }
+}
+
+impl ReplicaEntry {
+    fn new(id: String, announced: Announced) -> Self {
+        Self {
+            id,
+            announced: Mutex::new(announced),
+            bytes_sent: Arc::new(AtomicU64::new(0)),
+            acked_offset: AtomicU64::new(0),
+            operations_synced: AtomicU64::new(0),
+            full_syncs: AtomicU64::new(0),
+            partial_syncs: AtomicU64::new(0),
+            last_heartbeat_ms: AtomicU64::new(0),
+            facts: Mutex::new(SessionFacts {
+                session: 0,
+                link_up: false,
+                syncing: false,
+                sync_target: 0,
+                sync_is_full: false,
+                sync_progress: None,
+                link_down_since_ms: None,
+                last_error: None,
+                last_status: ReplicaStatus::Disconnected,
+                close: None,
+            }),
+            oldest_unacked: Mutex::new(None),
+        }
+    }
+
+    /// Records a frame heard from the replica at `now_ms`.
+    pub fn heard(&self, now_ms: u64) {
+        self.last_heartbeat_ms.fetch_max(now_ms, Ordering::Relaxed);
+    }
+
+    /// Records an acknowledgement. `operations_synced` grows by exactly the advance.
+    /// Returns true if this ack completed the sync in progress (the caller then counts the sync).
+    pub fn record_ack(&self, offset: u64, now_ms: u64) -> bool {
+        self.heard(now_ms);
+        let prev = self.acked_offset.fetch_max(offset, Ordering::SeqCst);
+        if offset > prev {
+            self.operations_synced.fetch_add(offset - prev, Ordering::Relaxed);
+        }
+        let mut facts = self.facts.lock();
+        if facts.syncing && offset >= facts.sync_target {
+            facts.syncing = false;
+            facts.sync_progress = None;
+            if facts.sync_is_full {
+                self.full_syncs.fetch_add(1, Ordering::Relaxed);
+            } else {
+                self.partial_syncs.fetch_add(1, Ordering::Relaxed);
+            }
+            return true;
+        }
+        false
+    }
+
+    /// Marks the start of a sync that completes when the replica acks `target`.
+    pub fn begin_sync(&self, full: bool, target: u64) {
+        let mut facts = self.facts.lock();
+        facts.syncing = true;
+        facts.sync_is_full = full;
+        facts.sync_target = target;
+        facts.sync_progress = None;
+    }
+
+    /// Sets or clears the full-sync transfer progress.
+    pub fn set_progress(&self, progress: Option<SyncProgress>) {
+        self.facts.lock().sync_progress = progress;
+    }
+
+    /// Remembers the last error of this replica's link.
+    pub fn set_error(&self, error: impl Into<String>) {
+        self.facts.lock().last_error = Some(error.into());
+    }
+
+    /// Closes the live session, if any (the session task sees its token cancelled).
+    pub fn close_session(&self) {
+        if let Some(token) = self.facts.lock().close.take() {
+            token.cancel();
+        }
+    }
+
+    /// Current lag in ms; `timestamp_of(offset)` returns the append time of a record.
+    pub fn lag_ms(&self, master_last: u64, now_ms: u64, timestamp_of: &dyn Fn(u64) -> Option<u64>) -> u64 {
+        let acked = self.acked_offset.load(Ordering::SeqCst);
+        if acked >= master_last {
+            return 0;
+        }
+        let wanted = acked + 1;
+        let cached = *self.oldest_unacked.lock();
+        let ts = match cached {
+            Some((offset, ts)) if offset == wanted => Some(ts),
+            _ => {
+                let ts = timestamp_of(wanted);
+                if let Some(ts) = ts {
+                    *self.oldest_unacked.lock() = Some((wanted, ts));
+                }
+                ts
+            }
+        };
+        health::master_view_lag_ms(acked, master_last, ts, now_ms)
+    }
+
+    /// Link facts for the status machine.
+    pub fn link_facts(&self, lag_ms: u64) -> LinkFacts {
+        let facts = self.facts.lock();
+        LinkFacts {
+            link_up: facts.link_up,
+            syncing: facts.syncing,
+            last_heard_ms: self.last_heartbeat_ms.load(Ordering::Relaxed),
+            lag_ms,
+        }
+    }
+
+    /// The public description of this replica.
+    pub fn info(&self, status: ReplicaStatus, lag_ms: u64) -> ReplicaInfo {
+        let announced = self.announced.lock().clone();
+        let facts = self.facts.lock();
+        ReplicaInfo {
+            id: self.id.clone(),
+            host: announced.host,
+            port: announced.port,
+            status,
+            lag_ms,
+            last_heartbeat: rfc3339_ms(self.last_heartbeat_ms.load(Ordering::Relaxed)),
+            operations_synced: self.operations_synced.load(Ordering::Relaxed),
+            acked_offset: Some(self.acked_offset.load(Ordering::SeqCst)),
+            bytes_sent: Some(self.bytes_sent.load(Ordering::Relaxed)),
+            full_syncs: Some(self.full_syncs.load(Ordering::Relaxed)),
+            partial_syncs: Some(self.partial_syncs.load(Ordering::Relaxed)),
+            sync_progress: facts.sync_progress,
+            link_down_since: if facts.link_up { None } else { facts.link_down_since_ms.map(rfc3339_ms) },
+            last_error: facts.last_error.clone(),
+        }
+    }
+
+    fn export(&self) -> PersistedReplica {
+        let announced = self.announced.lock().clone();
+        PersistedReplica {
+            id: self.id.clone(),
+            host: announced.host,
+            port: announced.port,
+            repl_addr: announced.repl_addr,
+            acked_offset: self.acked_offset.load(Ordering::SeqCst),
+            operations_synced: self.operations_synced.load(Ordering::Relaxed),
+            bytes_sent: self.bytes_sent.load(Ordering::Relaxed),
+            full_syncs: self.full_syncs.load(Ordering::Relaxed),
+            partial_syncs: self.partial_syncs.load(Ordering::Relaxed),
+            last_heartbeat_ms: self.last_heartbeat_ms.load(Ordering::Relaxed),
+            last_status: self.facts.lock().last_status,
+        }
+    }
+}
+
+/// One replica's health at one instant, as computed by [`Registry::evaluate`].
+#[derive(Debug, Clone)]
+pub struct Evaluated {
+    pub entry: Arc<ReplicaEntry>,
+    pub status: ReplicaStatus,
+    pub lag_ms: u64,
+}
+
+impl Registry {
+    /// A registry holding the replicas persisted in the state file (all Disconnected).
+    pub fn restore(persisted: &[PersistedReplica]) -> Self {
+        let registry = Self::default();
+        let mut entries = registry.entries.write();
+        for p in persisted {
+            let entry = ReplicaEntry::new(
+                p.id.clone(),
+                Announced { host: p.host.clone(), port: p.port, repl_addr: p.repl_addr.clone() },
+            );
+            entry.bytes_sent.store(p.bytes_sent, Ordering::Relaxed);
+            entry.acked_offset.store(p.acked_offset, Ordering::SeqCst);
+            entry.operations_synced.store(p.operations_synced, Ordering::Relaxed);
+            entry.full_syncs.store(p.full_syncs, Ordering::Relaxed);
+            entry.partial_syncs.store(p.partial_syncs, Ordering::Relaxed);
+            entry.last_heartbeat_ms.store(p.last_heartbeat_ms, Ordering::Relaxed);
+            entry.facts.lock().link_down_since_ms = Some(p.last_heartbeat_ms);
+            entries.insert(p.id.clone(), Arc::new(entry));
+        }
+        drop(entries);
+        registry
+    }
+
+    /// Registers a new session for replica `id`, replacing (closing) any live one. Refuses when
+    /// `max_replicas` other replicas already have a live session.
+    pub fn attach(&self, id: &str, announced: Announced, max_replicas: usize, now_ms: u64) -> Result<SessionGuard> {
+        let mut entries = self.entries.write();
+        let live_others = entries.values().filter(|e| e.id != id && e.facts.lock().link_up).count();
+        if live_others >= max_replicas {
+            return Err(CoreError::ReplicationConflict {
+                detail: format!("this master already serves {live_others} replicas (max_replicas = {max_replicas})"),
+            });
+        }
+        let entry = entries
+            .entry(id.to_owned())
+            .or_insert_with(|| Arc::new(ReplicaEntry::new(id.to_owned(), announced.clone())))
+            .clone();
+        drop(entries);
+        *entry.announced.lock() = announced;
+        let session = self.next_session.fetch_add(1, Ordering::SeqCst) + 1;
+        let cancel = CancellationToken::new();
+        {
+            let mut facts = entry.facts.lock();
+            if let Some(old) = facts.close.take() {
+                old.cancel();
+            }
+            facts.session = session;
+            facts.link_up = true;
+            facts.syncing = false;
+            facts.sync_progress = None;
+            facts.link_down_since_ms = None;
+            facts.close = Some(cancel.clone());
+        }
+        entry.heard(now_ms);
+        Ok(SessionGuard { entry, session, cancel })
+    }
+
+    /// Every entry, ordered by id.
+    pub fn entries(&self) -> Vec<Arc<ReplicaEntry>> {
+        self.entries.read().values().cloned().collect()
+    }
+
+    /// Status and lag of every replica now.
+    pub fn evaluate(
+        &self,
+        master_last: u64,
+        now_ms: u64,
+        cfg: &HealthConfig,
+        timestamp_of: &dyn Fn(u64) -> Option<u64>,
+    ) -> Vec<Evaluated> {
+        self.entries()
+            .into_iter()
+            .map(|entry| {
+                let lag_ms = entry.lag_ms(master_last, now_ms, timestamp_of);
+                let status = health::status(entry.link_facts(lag_ms), now_ms, cfg);
+                Evaluated { entry, status, lag_ms }
+            })
+            .collect()
+    }
+
+    /// Closes every live session (demotion, shutdown).
+    pub fn close_all(&self) {
+        for entry in self.entries() {
+            entry.close_session();
+        }
+    }
+
+    /// State to persist.
+    pub fn export(&self) -> Vec<PersistedReplica> {
+        self.entries().iter().map(|e| e.export()).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn announced() -> Announced {
+        Announced { host: "127.0.0.1".into(), port: 15003, repl_addr: "127.0.0.1:7002".into() }
+    }
+
+    #[test]
+    fn acks_count_exact_advances_and_complete_syncs() {
+        let reg = Registry::default();
+        let guard = reg.attach("r1", announced(), 4, 1_000).expect("attach");
+        guard.entry.begin_sync(true, 100);
+        assert!(!guard.entry.record_ack(40, 1_001));
+        assert!(guard.entry.record_ack(100, 1_002), "reaching the target completes the sync");
+        assert!(!guard.entry.record_ack(90, 1_003), "stale acks change nothing");
+        assert_eq!(guard.entry.operations_synced.load(Ordering::Relaxed), 100);
+        assert_eq!(guard.entry.full_syncs.load(Ordering::Relaxed), 1);
+        guard.entry.begin_sync(false, 130);
+        assert!(guard.entry.record_ack(130, 1_004));
+        assert_eq!(guard.entry.partial_syncs.load(Ordering::Relaxed), 1);
+        assert_eq!(guard.entry.operations_synced.load(Ordering::Relaxed), 130);
+    }
+
+    #[test]
+    fn dropping_the_guard_marks_disconnected_but_keeps_the_entry() {
+        let reg = Registry::default();
+        let cfg = HealthConfig::default();
+        let guard = reg.attach("r1", announced(), 4, 1_000).expect("attach");
+        guard.entry.record_ack(5, 1_000);
+        let ts = |_o: u64| Some(900u64);
+        assert_eq!(reg.evaluate(5, 1_010, &cfg, &ts)[0].status, ReplicaStatus::Connected);
+        assert_eq!(reg.evaluate(7, 2_000, &cfg, &ts)[0].status, ReplicaStatus::Lagging, "lag 1100 ms");
+        drop(guard);
+        let eval = reg.evaluate(7, 2_000, &cfg, &ts);
+        assert_eq!(eval.len(), 1);
+        assert_eq!(eval[0].status, ReplicaStatus::Disconnected);
+        let info = eval[0].entry.info(eval[0].status, eval[0].lag_ms);
+        assert_eq!(info.acked_offset, Some(5), "last known state stays visible");
+        assert!(info.link_down_since.is_some());
+    }
+
+    #[test]
+    fn new_session_replaces_old_and_max_replicas_is_enforced() {
+        let reg = Registry::default();
+        let first = reg.attach("r1", announced(), 1, 1).expect("attach");
+        let second = reg.attach("r1", announced(), 1, 2).expect("same id replaces");
+        assert!(first.cancel.is_cancelled());
+        assert!(reg.attach("r2", announced(), 1, 3).is_err(), "one live replica max");
+        drop(first);
+        assert!(second.entry.facts.lock().link_up, "the old guard does not mark the new session down");
+    }
+
+    #[test]
+    fn restore_round_trips_exported_counters() {
+        let reg = Registry::default();
+        let guard = reg.attach("r1", announced(), 4, 10).expect("attach");
+        guard.entry.record_ack(33, 11);
+        guard.entry.bytes_sent.fetch_add(999, Ordering::Relaxed);
+        let exported = reg.export();
+        let restored = Registry::restore(&exported);
+        assert_eq!(restored.export(), exported);
+    }
+}

@@ -1,0 +1,285 @@
+//! The node's configuration: built-in defaults -> TOML file -> `VECTORIZER__SECTION__KEY` environment
+//! variables -> CLI flags, validated once at start-up.
+//!
+//! Invariant: a [`Config`] value only exists if every key was known and every value valid; each
+//! rejection names the key (`storage.fsync`), the expected form, the value given and where it came from.
+//!
+//! Adding a section (e.g. `[replication]`, `[cluster]`): write a struct with
+//! `#[serde(default, deny_unknown_fields)]`, a `Default` impl and `deserialize_with` helpers from
+//! [`values`] on each field, add it as a field of [`Config`], and check cross-field rules in
+//! [`Config::validate`]. Environment variables and flags need no extra code: they are merged as strings
+//! by [`layers`] and typed by the same deserializers as the file.
+
+pub mod layers;
+pub mod values;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use vectorizer_core::engine::EngineConfig;
+use vectorizer_core::model::Limits;
+use vectorizer_core::storage::Retention;
+
+pub use layers::{ENV_PREFIX, Layers};
+pub use values::{FsyncSetting, ListenAddr, LogFormat};
+
+/// Why the configuration was rejected. The process exits with code 2 on any of these.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {}: {source}", path.display())]
+    ReadFile { path: PathBuf, source: std::io::Error },
+
+    #[error("config file {} is not valid TOML: {message}", path.display())]
+    Syntax { path: PathBuf, message: String },
+
+    #[error("{var}: configuration variables are named VECTORIZER__SECTION__KEY (e.g. VECTORIZER__STORAGE__FSYNC)")]
+    EnvName { var: String },
+
+    /// A key is unknown or its value invalid; `origin` says which source set it.
+    #[error("{key}: {message}{}", origin.as_deref().map(|o| format!(" (set by {o})")).unwrap_or_default())]
+    Invalid { key: String, message: String, origin: Option<String> },
+}
+
+/// The process's `VECTORIZER__*` environment variables (a non-UTF-8 value is an error naming it).
+pub fn env_vars() -> Result<Vec<(String, String)>, ConfigError> {
+    let mut vars = Vec::new();
+    for (name, value) in std::env::vars_os() {
+        let Some(name) = name.to_str().filter(|n| n.starts_with(ENV_PREFIX)).map(str::to_owned) else {
+            continue;
+        };
+        match value.into_string() {
+            Ok(value) => vars.push((name, value)),
+            Err(_) => {
+                return Err(ConfigError::Invalid {
+                    key: name.clone(),
+                    message: "the value is not valid UTF-8".into(),
+                    origin: Some(format!("environment variable {name}")),
+                });
+            }
+        }
+    }
+    Ok(vars)
+}
+
+/// Values given on the command line; they override every other source.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub data_dir: Option<String>,
+    pub http_addr: Option<String>,
+    pub log_format: Option<String>,
+    pub fsync: Option<String>,
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub http: HttpConfig,
+    pub storage: StorageConfig,
+    pub limits: LimitsConfig,
+    pub index: IndexConfig,
+    pub log: LogConfig,
+}
+
+/// `[http]`: the REST API listener.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpConfig {
+    /// Listen address; port 0 picks a free port (the ready line reports the real one).
+    pub addr: ListenAddr,
+    /// Largest accepted request body.
+    #[serde(deserialize_with = "values::usize")]
+    pub max_body_bytes: usize,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self { addr: ListenAddr(([127, 0, 0, 1], 15002).into()), max_body_bytes: 64 * 1024 * 1024 }
+    }
+}
+
+/// `[storage]`: data directory, durability, log segments, snapshots and retention.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StorageConfig {
+    #[serde(deserialize_with = "values::path")]
+    pub data_dir: PathBuf,
+    pub fsync: FsyncSetting,
+    #[serde(deserialize_with = "values::u64")]
+    pub segment_bytes: u64,
+    #[serde(deserialize_with = "values::u64")]
+    pub snapshot_every_ops: u64,
+    #[serde(deserialize_with = "values::u64")]
+    pub snapshot_every_secs: u64,
+    #[serde(deserialize_with = "values::usize")]
+    pub snapshots_to_keep: usize,
+    #[serde(deserialize_with = "values::u64")]
+    pub retention_bytes: u64,
+    #[serde(deserialize_with = "values::u64")]
+    pub retention_secs: u64,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        let engine = EngineConfig::new("./data");
+        Self {
+            data_dir: engine.data_dir,
+            fsync: FsyncSetting(engine.fsync),
+            segment_bytes: engine.segment_bytes,
+            snapshot_every_ops: engine.snapshot_every_ops,
+            snapshot_every_secs: engine.snapshot_every_secs,
+            snapshots_to_keep: engine.snapshots_to_keep,
+            retention_bytes: engine.retention.max_bytes,
+            retention_secs: engine.retention.max_age.as_secs(),
+        }
+    }
+}
+
+/// `[limits]`: input limits enforced before anything reaches the log.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitsConfig {
+    #[serde(deserialize_with = "values::usize")]
+    pub max_payload_bytes: usize,
+    #[serde(deserialize_with = "values::usize")]
+    pub max_batch: usize,
+    #[serde(deserialize_with = "values::usize")]
+    pub max_search_limit: usize,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        let l = Limits::default();
+        Self { max_payload_bytes: l.max_payload_bytes, max_batch: l.max_batch, max_search_limit: l.max_search_limit }
+    }
+}
+
+/// `[index]`: background HNSW linking.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IndexConfig {
+    /// Threads linking new vectors into the graphs; defaults to the number of CPUs.
+    #[serde(deserialize_with = "values::usize")]
+    pub threads: usize,
+}
+
+impl Default for IndexConfig {
+    fn default() -> Self {
+        Self { threads: EngineConfig::new("").index_threads }
+    }
+}
+
+/// `[log]`: logs go to stderr.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    pub format: LogFormat,
+    /// A `tracing` filter: `info`, `debug`, `vectorizer_core=debug,info`, ...
+    #[serde(deserialize_with = "values::string")]
+    pub level: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self { format: LogFormat::Text, level: "info".into() }
+    }
+}
+
+/// Smallest accepted `storage.segment_bytes`: smaller segments would rotate on almost every write.
+pub const MIN_SEGMENT_BYTES: u64 = 4096;
+
+impl Config {
+    /// Builds the configuration from the optional file, the environment variables `env` and the
+    /// CLI `overrides`, then validates it.
+    pub fn load<I>(file: Option<&Path>, env: I, overrides: &Overrides) -> Result<Self, ConfigError>
+    where
+        I: IntoIterator<Item = (String, String)>,
+    {
+        let mut layers = match file {
+            Some(path) => Layers::from_file(path)?,
+            None => Layers::default(),
+        };
+        layers.apply_env(env)?;
+        let flags = [
+            ("storage", "data_dir", "--data-dir", &overrides.data_dir),
+            ("http", "addr", "--http-addr", &overrides.http_addr),
+            ("log", "format", "--log-format", &overrides.log_format),
+            ("storage", "fsync", "--fsync", &overrides.fsync),
+        ];
+        for (section, key, flag, value) in flags {
+            if let Some(value) = value {
+                layers.set(section, key, value.clone(), format!("command-line flag {flag}"))?;
+            }
+        }
+        Self::from_layers(&layers)
+    }
+
+    /// Types and validates merged layers.
+    pub fn from_layers(layers: &Layers) -> Result<Self, ConfigError> {
+        let config: Config =
+            serde_path_to_error::deserialize(toml::Value::Table(layers.table().clone())).map_err(|e| {
+                let key = e.path().to_string();
+                let origin = layers.origin(&key).map(str::to_owned);
+                let key = if key == "." { "configuration".to_owned() } else { key };
+                ConfigError::Invalid { key, message: e.into_inner().message().trim().to_owned(), origin }
+            })?;
+        config.validate(layers)?;
+        Ok(config)
+    }
+
+    /// Rules a single field's type cannot express.
+    fn validate(&self, layers: &Layers) -> Result<(), ConfigError> {
+        let invalid = |key: &str, message: String| ConfigError::Invalid {
+            key: key.to_owned(),
+            message,
+            origin: layers.origin(key).map(str::to_owned),
+        };
+        let at_least = |key: &str, value: u64, min: u64| {
+            if value < min { Err(invalid(key, format!("must be at least {min}, got {value}"))) } else { Ok(()) }
+        };
+        at_least("http.max_body_bytes", self.http.max_body_bytes as u64, 1)?;
+        if self.storage.data_dir.as_os_str().is_empty() {
+            return Err(invalid("storage.data_dir", "must not be empty".into()));
+        }
+        at_least("storage.segment_bytes", self.storage.segment_bytes, MIN_SEGMENT_BYTES)?;
+        at_least("storage.snapshots_to_keep", self.storage.snapshots_to_keep as u64, 1)?;
+        at_least("limits.max_payload_bytes", self.limits.max_payload_bytes as u64, 1)?;
+        at_least("limits.max_batch", self.limits.max_batch as u64, 1)?;
+        at_least("limits.max_search_limit", self.limits.max_search_limit as u64, 1)?;
+        at_least("index.threads", self.index.threads as u64, 1)?;
+        if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log.level) {
+            return Err(invalid(
+                "log.level",
+                format!(
+                    "expected a log filter such as \"info\" or \"vectorizer_core=debug,info\", got {:?}: {e}",
+                    self.log.level
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The engine's share of the configuration.
+    pub fn engine_config(&self) -> EngineConfig {
+        let s = &self.storage;
+        EngineConfig {
+            data_dir: s.data_dir.clone(),
+            fsync: s.fsync.0,
+            segment_bytes: s.segment_bytes,
+            limits: Limits {
+                max_payload_bytes: self.limits.max_payload_bytes,
+                max_batch: self.limits.max_batch,
+                max_search_limit: self.limits.max_search_limit,
+            },
+            snapshot_every_ops: s.snapshot_every_ops,
+            snapshot_every_secs: s.snapshot_every_secs,
+            snapshots_to_keep: s.snapshots_to_keep,
+            retention: Retention { max_bytes: s.retention_bytes, max_age: Duration::from_secs(s.retention_secs) },
+            index_threads: self.index.threads,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

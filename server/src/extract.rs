@@ -1,0 +1,217 @@
+//! Request extractors whose rejections are [`ApiError`]s.
+//!
+//! Invariant: a request body reaches a handler only if it is declared `application/json`, is at most
+//! `http.max_body_bytes` long and deserialises into the handler's type; otherwise the client gets 415,
+//! 413 or 400 `malformed_json` with a message that names the JSON path of the bad value and describes
+//! expected types in JSON terms (never Rust type names such as `u32` or `usize`).
+
+use axum::body::Bytes;
+use axum::extract::rejection::PathRejection;
+use axum::extract::{FromRequest, FromRequestParts, Path, Request};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode, header};
+use serde::de::DeserializeOwned;
+use vectorizer_sdk_types::ErrorCode;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// A JSON request body of type `T`.
+#[derive(Debug)]
+pub struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
+        check_content_type(req.headers())?;
+        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::new(
+                    ErrorCode::PayloadTooLarge,
+                    format!("request body exceeds the limit of {} bytes (http.max_body_bytes)", state.max_body_bytes),
+                )
+            } else {
+                ApiError::new(ErrorCode::MalformedJson, format!("cannot read the request body: {rejection}"))
+            }
+        })?;
+        parse_json(&bytes).map(ApiJson)
+    }
+}
+
+fn check_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
+    let unsupported = |got: &str| {
+        ApiError::new(
+            ErrorCode::UnsupportedMediaType,
+            format!("expected a request body with Content-Type: application/json, got {got}"),
+        )
+    };
+    let Some(value) = headers.get(header::CONTENT_TYPE) else {
+        return Err(unsupported("no Content-Type header"));
+    };
+    let Ok(text) = value.to_str() else {
+        return Err(unsupported("a Content-Type that is not ASCII"));
+    };
+    let essence = text.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+    let is_json = essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"));
+    if is_json { Ok(()) } else { Err(unsupported(&format!("{text:?}"))) }
+}
+
+/// Parses `bytes` as one JSON value of type `T` (trailing characters are an error).
+///
+/// Every request body of the API is an object; serde would also accept a struct written as an array,
+/// so a top-level array is refused here.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
+        return Err(ApiError::new(ErrorCode::MalformedJson, "request body: invalid type: array, expected an object"));
+    }
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let value: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        json_error(&path, e.into_inner())
+    })?;
+    de.end().map_err(|e| json_error(".", e))?;
+    Ok(value)
+}
+
+fn json_error(path: &str, err: serde_json::Error) -> ApiError {
+    let full = err.to_string();
+    let location = format!(" at line {} column {}", err.line(), err.column());
+    let message = full.strip_suffix(&location).unwrap_or(&full);
+    let text = match err.classify() {
+        serde_json::error::Category::Data => {
+            let target = if path == "." { "request body" } else { path };
+            format!("{target}: {}", readable(message))
+        }
+        serde_json::error::Category::Syntax | serde_json::error::Category::Eof | serde_json::error::Category::Io => {
+            format!("request body is not valid JSON: {message}{location}")
+        }
+    };
+    ApiError::new(ErrorCode::MalformedJson, text)
+}
+
+/// Rewrites serde's Rust-flavoured type names into JSON terms.
+fn readable(message: &str) -> String {
+    const INTEGERS: [(&str, &str); 6] = [
+        ("u8", "an integer from 0 to 255"),
+        ("u16", "an integer from 0 to 65535"),
+        ("u32", "an integer from 0 to 4294967295"),
+        ("u64", "an integer from 0 to 18446744073709551615"),
+        ("usize", "a non-negative integer"),
+        ("i64", "an integer"),
+    ];
+    let mut out = message
+        .replace("invalid type: map", "invalid type: object")
+        .replace("invalid type: sequence", "invalid type: array")
+        .replace("expected a map", "expected an object")
+        .replace("expected a sequence", "expected an array")
+        .replace("expected f32", "expected a number")
+        .replace("expected f64", "expected a number")
+        .replace("floating point", "number");
+    for (rust, json) in INTEGERS {
+        let from = format!("expected {rust}");
+        if out.ends_with(&from) {
+            out.truncate(out.len() - from.len());
+            out.push_str("expected ");
+            out.push_str(json);
+        }
+    }
+    // "expected struct CreateCollectionRequest" -> "expected an object".
+    if let Some(at) = out.find("expected struct ") {
+        let rest = &out[at + "expected struct ".len()..];
+        let ident_len = rest.find(|c: char| !(c.is_alphanumeric() || c == '_')).unwrap_or(rest.len());
+        out = format!("{}expected an object{}", &out[..at], &rest[ident_len..]);
+    }
+    out
+}
+
+/// Path parameters of type `T`, percent-decoded (so `a%2Fb` becomes `a/b`).
+#[derive(Debug)]
+pub struct ApiPath<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for ApiPath<T>
+where
+    T: DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        match Path::<T>::from_request_parts(parts, state).await {
+            Ok(Path(value)) => Ok(ApiPath(value)),
+            Err(PathRejection::FailedToDeserializePathParams(e)) => {
+                Err(ApiError::new(ErrorCode::InvalidArgument, format!("invalid path parameter: {}", e.body_text())))
+            }
+            Err(other) => Err(ApiError::internal(format!("route parameters unavailable: {}", other.body_text()))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use vectorizer_sdk_types::{CreateCollectionRequest, SearchRequest, UpsertRequest};
+
+    use super::*;
+
+    fn message<T: DeserializeOwned + std::fmt::Debug>(json: &str) -> String {
+        let err = parse_json::<T>(json.as_bytes()).expect_err(json);
+        assert_eq!(err.code, ErrorCode::MalformedJson, "{json}");
+        err.message
+    }
+
+    #[test]
+    fn messages_name_the_path_and_json_types() {
+        let m = message::<CreateCollectionRequest>(r#"{"name":"a","dimension":-3}"#);
+        assert_eq!(m, "dimension: invalid value: integer `-3`, expected an integer from 0 to 4294967295");
+        let m = message::<CreateCollectionRequest>(r#"{"name":"a","dimension":5000000000}"#);
+        assert!(m.starts_with("dimension: ") && !m.contains("u32"), "{m}");
+        let m = message::<CreateCollectionRequest>(r#"{"name":"a","dimension":1.5}"#);
+        assert!(m.starts_with("dimension: invalid type: number `1.5`") && !m.contains("u32"), "{m}");
+        let m = message::<CreateCollectionRequest>(r#"{"dimension":3}"#);
+        assert_eq!(m, "request body: missing field `name`");
+        let m = message::<CreateCollectionRequest>(r#"[1,2]"#);
+        assert_eq!(m, "request body: invalid type: array, expected an object");
+        let m = message::<UpsertRequest>(r#"{"vectors":[{"id":"a","vector":[1,"x"]}]}"#);
+        assert_eq!(m, r#"vectors[0].vector[1]: invalid type: string "x", expected a number"#);
+        let m = message::<UpsertRequest>(r#"{"vectors":[{"id":"a","vector":[1],"payload":[1]}]}"#);
+        assert_eq!(m, "vectors[0].payload: invalid type: array, expected an object");
+        let m = message::<SearchRequest>(r#"{"vector":[1],"limit":"ten"}"#);
+        assert!(m.starts_with("limit: invalid type: string \"ten\""), "{m}");
+        let m = message::<CreateCollectionRequest>(r#"{"name":"a","dimension":3,"metric":"hamming"}"#);
+        assert!(m.starts_with("metric: unknown variant `hamming`"), "{m}");
+    }
+
+    #[test]
+    fn syntax_errors_say_where() {
+        let m = message::<CreateCollectionRequest>(r#"{"name":"a","#);
+        assert!(m.starts_with("request body is not valid JSON: ") && m.contains("line 1 column"), "{m}");
+        let m = message::<CreateCollectionRequest>(r#"{"name":"a","dimension":NaN}"#);
+        assert!(m.starts_with("request body is not valid JSON"), "{m}");
+        let m = message::<CreateCollectionRequest>(r#"{"name":"a","dimension":3} x"#);
+        assert!(m.starts_with("request body is not valid JSON: trailing characters"), "{m}");
+        let m = message::<CreateCollectionRequest>("");
+        assert!(m.starts_with("request body is not valid JSON: EOF"), "{m}");
+    }
+
+    #[test]
+    fn huge_numbers_become_infinite_f32_for_the_engine_to_reject() {
+        let req: SearchRequest = parse_json(br#"{"vector":[1e300]}"#).expect("parses");
+        assert!(req.vector[0].is_infinite());
+    }
+
+    #[test]
+    fn content_types() {
+        let mut h = HeaderMap::new();
+        assert!(check_content_type(&h).is_err());
+        for ok in ["application/json", "application/json; charset=utf-8", "Application/JSON", "application/vnd.x+json"]
+        {
+            h.insert(header::CONTENT_TYPE, ok.parse().expect("header"));
+            assert!(check_content_type(&h).is_ok(), "{ok}");
+        }
+        for bad in ["text/plain", "application/x-www-form-urlencoded", "json"] {
+            h.insert(header::CONTENT_TYPE, bad.parse().expect("header"));
+            let err = check_content_type(&h).expect_err(bad);
+            assert_eq!(err.code, ErrorCode::UnsupportedMediaType);
+        }
+    }
+}

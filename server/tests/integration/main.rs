@@ -1,0 +1,92 @@
+//! The HTTP application driven in-process with `tower::ServiceExt::oneshot` over a real engine in a
+//! temporary directory.
+//!
+//! - `requests`: inputs the server rejects before the engine is called (JSON, content type, size,
+//!   routing) plus the replication stubs and health.
+//! - `engine_errors`: inputs the engine rejects, and the happy paths (need the real engine).
+
+mod engine_errors;
+mod requests;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode, header};
+use serde_json::Value;
+use tower::ServiceExt;
+use vectorizer_core::engine::{Engine, EngineConfig};
+use vectorizer_server::{AppState, app};
+
+/// An app over a fresh engine; the temp dir lives as long as the returned guard.
+pub struct TestApp {
+    pub router: Router,
+    _dir: tempfile::TempDir,
+}
+
+impl Default for TestApp {
+    fn default() -> Self {
+        Self::with(|_| {}, 64 * 1024 * 1024)
+    }
+}
+
+impl TestApp {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// An app whose engine config is adjusted by `tune` and whose body limit is `max_body_bytes`.
+    pub fn with(tune: impl FnOnce(&mut EngineConfig), max_body_bytes: usize) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut config = EngineConfig::new(dir.path());
+        config.index_threads = 1;
+        tune(&mut config);
+        let engine = Engine::open(config).expect("engine opens");
+        Self { router: app(AppState::new(engine, max_body_bytes)), _dir: dir }
+    }
+
+    /// Sends a request with an optional raw body and content type; returns status and JSON body.
+    pub async fn raw(
+        &self,
+        method: Method,
+        uri: &str,
+        content_type: Option<&str>,
+        body: Vec<u8>,
+    ) -> (StatusCode, Value) {
+        let mut req = Request::builder().method(method).uri(uri);
+        if let Some(ct) = content_type {
+            req = req.header(header::CONTENT_TYPE, ct);
+        }
+        let req = req.body(Body::from(body)).expect("request");
+        let response = self.router.clone().oneshot(req).await.expect("infallible");
+        let status = response.status();
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX).await.expect("body");
+        let json = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("non-JSON answer {status}: {e}: {bytes:?}"))
+        };
+        (status, json)
+    }
+
+    /// Sends `body` as JSON.
+    pub async fn json(&self, method: Method, uri: &str, body: &Value) -> (StatusCode, Value) {
+        self.raw(method, uri, Some("application/json"), body.to_string().into_bytes()).await
+    }
+
+    /// Sends a request without a body.
+    pub async fn empty(&self, method: Method, uri: &str) -> (StatusCode, Value) {
+        self.raw(method, uri, None, Vec::new()).await
+    }
+}
+
+/// Asserts an error answer: status, code, and that the message contains every `needles`.
+#[track_caller]
+pub fn assert_error(answer: &(StatusCode, Value), status: u16, code: &str, needles: &[&str]) {
+    let (got_status, body) = answer;
+    assert_eq!(got_status.as_u16(), status, "{body}");
+    assert_eq!(body["error"]["code"], code, "{body}");
+    let message = body["error"]["message"].as_str().unwrap_or_else(|| panic!("no message: {body}"));
+    for needle in needles {
+        assert!(message.contains(needle), "message {message:?} lacks {needle:?}");
+    }
+    assert!(body["error"].as_object().is_some_and(|o| o.contains_key("master")), "{body}");
+}

@@ -1,0 +1,10 @@
+//! Cross-process tests against the real `vectorizer` binary (build it first:
+//! `cargo build -p vectorizer-server`, or set `VECTORIZER_BIN`).
+
+mod bad_input;
+mod common;
+mod crud;
+mod durability;
+mod process;
+mod proxy;
+mod recall;
