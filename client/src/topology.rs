@@ -4,7 +4,6 @@
 //! patched), and is dropped whenever a call shows it is stale (connection failure, `read_only_replica`).
 
 use reqwest::{Method, Url};
-use tokio::task::JoinSet;
 use vectorizer_sdk_types::{ReplicationRole, ReplicationStatus};
 
 use crate::config::{endpoint_name, parse_endpoint};
@@ -44,24 +43,16 @@ pub(crate) async fn discover(transport: &Transport, endpoints: &[Url], hint: Opt
     {
         candidates.push(url);
     }
-    let mut probes = JoinSet::new();
-    for (index, url) in candidates.iter().cloned().enumerate() {
-        let transport = transport.clone();
-        probes.spawn(async move {
-            let status = transport
-                .call::<ReplicationStatus, ()>(&url, Method::GET, &["api", "v1", "replication", "status"], None)
-                .await;
-            (index, status)
-        });
-    }
-    let mut answers: Vec<(usize, ReplicationStatus)> = Vec::new();
-    while let Some(joined) = probes.join_next().await {
-        // A probe task that panicked or was cancelled counts as an unreachable endpoint.
-        if let Ok((index, Ok(status))) = joined {
-            answers.push((index, status));
-        }
-    }
-    answers.sort_by_key(|(index, _)| *index);
+    let probes = candidates.iter().map(|url| {
+        transport.call::<ReplicationStatus, ()>(url, Method::GET, &["api", "v1", "replication", "status"], None)
+    });
+    // Unreachable endpoints and unparseable answers are skipped: they are neither master nor replica.
+    let answers: Vec<(usize, ReplicationStatus)> = futures::future::join_all(probes)
+        .await
+        .into_iter()
+        .enumerate()
+        .filter_map(|(index, answer)| answer.ok().map(|status| (index, status)))
+        .collect();
     let epoch_of = |s: &ReplicationStatus| s.stats.as_ref().and_then(|st| st.epoch).unwrap_or(0);
     let mut master: Option<(usize, u64)> = None;
     let mut replicas = Vec::new();
