@@ -6,8 +6,7 @@
 use std::cmp::Reverse;
 use std::sync::atomic::Ordering;
 
-use parking_lot::RwLock;
-
+use super::distance::Query;
 use super::visited::{Cand, SearchCtx};
 use super::{Entry, MAX_LEVEL, REMOVED, VectorIndex};
 
@@ -21,6 +20,9 @@ fn mix64(mut z: u64) -> u64 {
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     z ^ (z >> 31)
 }
+
+/// How many neighbour rows are prefetched ahead of the one being compared.
+const PREFETCH_AHEAD: usize = 4;
 
 /// Parameters of one beam search on one layer.
 #[derive(Clone, Copy)]
@@ -50,30 +52,21 @@ impl VectorIndex {
     }
 
     #[inline]
-    fn key_to(&self, q: &[f32], slot: u32) -> f32 {
-        self.space.key(q, self.row(slot))
-    }
-
-    /// Copies the neighbours of `slot` on `layer` into `out` (empty if it has no such layer).
-    #[inline]
-    fn copy_neighbours(&self, slot: u32, layer: usize, out: &mut Vec<u32>) {
-        out.clear();
-        if let Some(list) = self.slots.get(slot).and_then(|s| s.layers.get()).and_then(|l| l.get(layer)) {
-            out.extend_from_slice(&list.read());
-        }
+    fn key_to(&self, q: &Query<'_>, slot: u32) -> f32 {
+        self.space.key_fast(q, self.row(slot))
     }
 
     #[inline]
     fn removed_flag(&self, slot: u32) -> bool {
-        self.slots.get(slot).is_none_or(|s| s.state.load(Ordering::Acquire) & REMOVED != 0)
+        self.states.get(slot).is_none_or(|s| s.load(Ordering::Acquire) & REMOVED != 0)
     }
 
     /// Greedy walk on one layer towards `q`, starting from `cur`.
-    fn greedy(&self, q: &[f32], mut cur: Cand, layer: usize, limit: u32, ctx: &mut SearchCtx) -> Cand {
+    fn greedy(&self, q: &Query<'_>, mut cur: Cand, layer: usize, limit: u32, ctx: &mut SearchCtx) -> Cand {
         loop {
             let mut moved = false;
             let mut neighbours = std::mem::take(&mut ctx.neighbours);
-            self.copy_neighbours(cur.slot, layer, &mut neighbours);
+            self.links.read(cur.slot, layer, &mut neighbours);
             for &n in &neighbours {
                 if n >= limit {
                     continue;
@@ -93,7 +86,7 @@ impl VectorIndex {
 
     /// Beam search on one layer from `entry_points`; leaves the best `p.ef` results in `ctx.top`.
     /// With `p.skip_removed`, removed slots are traversed but never enter the results.
-    fn search_layer(&self, q: &[f32], entry_points: &[Cand], p: LayerSearch, ctx: &mut SearchCtx) {
+    fn search_layer(&self, q: &Query<'_>, entry_points: &[Cand], p: LayerSearch, ctx: &mut SearchCtx) {
         let LayerSearch { ef, layer, limit, skip_removed } = p;
         ctx.reset(limit);
         for &e in entry_points {
@@ -112,10 +105,15 @@ impl VectorIndex {
             if ctx.top.len() >= ef && ctx.top.peek().is_some_and(|worst| c.key > worst.key) {
                 break;
             }
-            self.copy_neighbours(c.slot, layer, &mut neighbours);
-            for &n in &neighbours {
-                if n >= limit || !ctx.visit(n) {
-                    continue;
+            self.links.read(c.slot, layer, &mut neighbours);
+            neighbours.retain(|&n| n < limit && ctx.visit(n));
+            // Rows are scattered in memory: keep a few loads in flight ahead of the arithmetic.
+            for &n in neighbours.iter().take(PREFETCH_AHEAD) {
+                self.rows.prefetch(n, self.space.walk_len());
+            }
+            for (i, &n) in neighbours.iter().enumerate() {
+                if let Some(&ahead) = neighbours.get(i + PREFETCH_AHEAD) {
+                    self.rows.prefetch(ahead, self.space.walk_len());
                 }
                 let key = self.key_to(q, n);
                 let admit = ctx.top.len() < ef || ctx.top.peek().is_some_and(|worst| key < worst.key);
@@ -130,6 +128,10 @@ impl VectorIndex {
                     }
                 }
             }
+            // The next node to expand: start loading its list while the heap work finishes.
+            if let Some(Reverse(next)) = ctx.cands.peek() {
+                self.links.prefetch0(next.slot);
+            }
         }
         ctx.neighbours = neighbours;
     }
@@ -138,7 +140,7 @@ impl VectorIndex {
     /// best first; leaves the layer-0 visited set in `ctx`.
     pub(super) fn search_graph(
         &self,
-        q: &[f32],
+        q: &Query<'_>,
         entry: Entry,
         ef: usize,
         limit: u32,
@@ -163,21 +165,16 @@ impl VectorIndex {
                 break;
             }
             let row = self.row(c.slot);
-            if kept.iter().all(|k| self.space.key(row, self.row(k.slot)) >= c.key) {
+            if kept.iter().all(|k| self.space.key_codes(row, self.row(k.slot)) >= c.key) {
                 kept.push(c);
             }
         }
         kept
     }
 
-    /// Creates the (empty) layer lists of `slot`; must happen before anyone can link to it.
+    /// Makes `slot` a graph node with empty lists; must happen before anyone can link to it.
     pub(super) fn prepare_node(&self, slot: u32) {
-        let level = self.level_of(slot);
-        if let Some(s) = self.slots.get(slot) {
-            s.layers.get_or_init(|| {
-                (0..=level).map(|l| RwLock::new(Vec::with_capacity(if l == 0 { self.m0 } else { self.m }))).collect()
-            });
-        }
+        self.links.prepare(slot, self.level_of(slot));
     }
 
     /// Links published, unlinked `slot` (prepared by [`VectorIndex::prepare_node`] and registered
@@ -199,7 +196,7 @@ impl VectorIndex {
             }
         };
         let limit = self.rows.len();
-        let q = self.row(slot);
+        let q = &self.space.record_query(self.row(slot));
         let mut cur = Cand { key: self.key_to(q, entry.slot), slot: entry.slot };
         for layer in (level + 1..=entry.level).rev() {
             cur = self.greedy(q, cur, layer, limit, ctx);
@@ -212,17 +209,20 @@ impl VectorIndex {
             // Nodes being linked by other threads right now cannot be found through the graph
             // yet; offer them as candidates so two close nodes inserted together still link up.
             for other in self.in_flight.lock().iter().copied() {
-                if other != slot && self.level_of(other) >= layer && !found.iter().any(|c| c.slot == other) {
+                if other != slot
+                    && other < limit
+                    && self.level_of(other) >= layer
+                    && !found.iter().any(|c| c.slot == other)
+                {
                     found.push(Cand { key: self.key_to(q, other), slot: other });
                 }
             }
             found.sort_unstable();
             let chosen: Vec<u32> = self.select_neighbours(&found, self.m).iter().map(|c| c.slot).collect();
-            let cap = if layer == 0 { self.m0 } else { self.m };
             // Merge rather than overwrite: a concurrent insert may already have linked to us.
-            self.add_links(slot, &chosen, layer, cap);
+            self.add_links(slot, &chosen, layer);
             for &n in &chosen {
-                self.add_links(n, &[slot], layer, cap);
+                self.add_links(n, &[slot], layer);
             }
             if !found.is_empty() {
                 entry_points = found;
@@ -237,26 +237,28 @@ impl VectorIndex {
     }
 
     /// Adds `new` ids to the neighbours of `node` on `layer`, shrinking the list with the
-    /// heuristic when it would exceed `cap`.
-    fn add_links(&self, node: u32, new: &[u32], layer: usize, cap: usize) {
-        let Some(list) = self.slots.get(node).and_then(|s| s.layers.get()).and_then(|l| l.get(layer)) else {
-            return;
-        };
-        let mut list = list.write();
-        for &n in new {
-            if n != node && !list.contains(&n) {
-                list.push(n);
+    /// heuristic when it would exceed the layer's capacity.
+    fn add_links(&self, node: u32, new: &[u32], layer: usize) {
+        let cap = self.links.cap(layer);
+        self.links.update(node, layer, |list| {
+            for &n in new {
+                if n != node && !list.contains(&n) {
+                    list.push(n);
+                }
             }
-        }
-        if list.len() <= cap {
-            return;
-        }
-        let base = self.row(node);
-        let mut cands: Vec<Cand> =
-            list.iter().map(|&n| Cand { key: self.space.key(base, self.row(n)), slot: n }).collect();
-        cands.sort_unstable();
-        let kept = self.select_neighbours(&cands, cap);
-        list.clear();
-        list.extend(kept.iter().map(|c| c.slot));
+            if list.len() <= cap {
+                return;
+            }
+            for &n in list.iter() {
+                self.rows.prefetch(n, self.space.walk_len());
+            }
+            let base = self.row(node);
+            let mut cands: Vec<Cand> =
+                list.iter().map(|&n| Cand { key: self.space.key_codes(base, self.row(n)), slot: n }).collect();
+            cands.sort_unstable();
+            let kept = self.select_neighbours(&cands, cap);
+            list.clear();
+            list.extend(kept.iter().map(|c| c.slot));
+        });
     }
 }

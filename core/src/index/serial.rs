@@ -18,8 +18,6 @@
 use std::io::{self, BufWriter, Read, Write};
 use std::sync::atomic::Ordering;
 
-use parking_lot::RwLock;
-
 use super::{Entry, LINKED, MAX_LEVEL, REMOVED, VectorIndex};
 use crate::error::{CoreError, Result};
 use crate::model::{HnswParams, Metric};
@@ -143,12 +141,10 @@ impl VectorIndex {
         // A node counts as linked only if its lists exist; states are frozen here so the graph
         // section below describes exactly the slots marked linked.
         let states: Vec<u8> = (0..n)
-            .map(|slot| match self.slots.get(slot) {
-                Some(s) => {
-                    let state = s.state.load(Ordering::Acquire) & (REMOVED | LINKED);
-                    if s.layers.get().is_some() { state } else { state & !LINKED }
-                }
-                None => 0,
+            .map(|slot| {
+                let state = self.states.get(slot).map_or(0, |s| s.load(Ordering::Acquire));
+                let state = state & (REMOVED | LINKED);
+                if self.links.level(slot).is_some() { state } else { state & !LINKED }
             })
             .collect();
         out.put(&states)?;
@@ -157,23 +153,24 @@ impl VectorIndex {
         for slot in 0..n {
             let row = self.rows.row(slot).ok_or_else(|| io::Error::other("slot vanished while writing"))?;
             bytes.clear();
-            for v in &row[..self.dim] {
+            for v in self.space.vector(row) {
                 bytes.extend_from_slice(&v.to_le_bytes());
             }
             out.put(&bytes)?;
         }
 
         let mut graph = Vec::new();
+        let mut list = Vec::new();
         for (slot, state) in (0..n).zip(&states) {
             if state & LINKED == 0 {
                 continue;
             }
-            let layers = self.slots.get(slot).and_then(|s| s.layers.get()).map_or(&[][..], |l| &l[..]);
-            graph.push(layers.len().saturating_sub(1) as u8);
-            for list in layers {
-                let list = list.read();
+            let level = self.links.level(slot).unwrap_or(0);
+            graph.push(level as u8);
+            for layer in 0..=level {
+                self.links.read_consistent(slot, layer, &mut list);
                 graph.extend_from_slice(&(list.len() as u16).to_le_bytes());
-                for id in list.iter() {
+                for id in &list {
                     graph.extend_from_slice(&id.to_le_bytes());
                 }
             }
@@ -186,8 +183,9 @@ impl VectorIndex {
     }
 
     /// Rebuilds an index from [`VectorIndex::write_to`] output without re-running HNSW
-    /// construction. Reads exactly the bytes written. Every inconsistency (wrong dimension, metric
-    /// or M, truncation, bad counts or ids, checksum mismatch) is `CoreError::Decode`.
+    /// construction. Reads exactly the bytes written. Every inconsistency (wrong or zero
+    /// dimension, other metric or M, truncation, bad counts or ids, checksum mismatch) is
+    /// `CoreError::Decode`. Pass a buffered reader or not: reads are done in blocks of up to 1 MiB.
     pub fn read_from(r: &mut dyn Read, dim: usize, metric: Metric, params: HnswParams) -> Result<Self> {
         let mut r = CrcReader { inner: r, crc: 0 };
         let mut magic = [0u8; 4];
@@ -200,7 +198,8 @@ impl VectorIndex {
             return Err(corrupt(format!("unsupported format version {version} (this build reads {VERSION})")));
         }
         let file_dim = r.u32("dimension")?;
-        if file_dim as usize != dim {
+        // Every slot then costs at least 5 bytes of input, which bounds what a load can allocate.
+        if file_dim == 0 || file_dim as usize != dim {
             return Err(corrupt(format!("dimension {file_dim} does not match the collection's {dim}")));
         }
         let tag = r.u8("metric")?;
@@ -221,7 +220,7 @@ impl VectorIndex {
 
         let index = VectorIndex::new(dim, metric, params);
         let row_bytes = dim * 4;
-        let rows_per_block = (BLOCK / row_bytes.max(1)).max(1);
+        let rows_per_block = (BLOCK / row_bytes).max(1);
         let mut block = vec![0u8; rows_per_block.min(n as usize) * row_bytes];
         let mut vector = vec![0f32; dim];
         let mut slot = 0u32;
@@ -229,7 +228,7 @@ impl VectorIndex {
             let rows = (n - slot).min(rows_per_block as u32) as usize;
             let block = &mut block[..rows * row_bytes];
             r.exact(block, "vectors")?;
-            for chunk in block.chunks_exact(row_bytes.max(1)).take(rows) {
+            for chunk in block.chunks_exact(row_bytes) {
                 for (v, b) in vector.iter_mut().zip(chunk.chunks_exact(4)) {
                     *v = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
                 }
@@ -239,18 +238,12 @@ impl VectorIndex {
                 index.add(&vector);
                 slot += 1;
             }
-            if row_bytes == 0 {
-                // dim 0: nothing to read per row.
-                for _ in 0..rows {
-                    index.add(&vector);
-                    slot += 1;
-                }
-            }
         }
 
         let linked: Vec<u32> = (0..n).filter(|&s| states[s as usize] & LINKED != 0).collect();
         let graph_len = r.u64("graph length")?;
-        let max_node_bytes = 1 + 2 * (MAX_LEVEL as u64 + 1) + 4 * (index.m0 + MAX_LEVEL * index.m) as u64;
+        let max_node_bytes =
+            1 + 2 * (MAX_LEVEL as u64 + 1) + 4 * (index.links.cap(0) + MAX_LEVEL * index.links.cap(1)) as u64;
         if graph_len > linked.len() as u64 * max_node_bytes {
             return Err(corrupt(format!(
                 "graph section of {graph_len} bytes is too long for {} linked slots",
@@ -258,7 +251,7 @@ impl VectorIndex {
             )));
         }
         let graph = r.bytes(graph_len as usize, "graph")?;
-        let mut lists = parse_graph(&graph, &linked, n, index.m, index.m0)?;
+        let mut lists = parse_graph(&graph, &linked, n, index.links.cap(1), index.links.cap(0))?;
 
         let mut stored_crc = [0u8; 4];
         read_exact(r.inner, &mut stored_crc, "checksum")?;
@@ -290,15 +283,17 @@ impl VectorIndex {
             if better {
                 entry = Some((Entry { slot, level }, live));
             }
-            let s = index.slots.get(slot).ok_or_else(|| corrupt("slot not allocated"))?;
-            let layers: Box<[RwLock<Vec<u32>>]> = layers.into_iter().map(RwLock::new).collect();
-            if s.layers.set(layers).is_err() {
+            if index.links.level(slot).is_some() {
                 return Err(corrupt(format!("slot {slot} appears twice in the graph")));
+            }
+            index.links.prepare(slot, level);
+            for (layer, ids) in layers.into_iter().enumerate() {
+                index.links.update(slot, layer, |list| *list = ids);
             }
         }
         for (slot, &state) in (0..n).zip(&states) {
-            if let Some(s) = index.slots.get(slot) {
-                s.state.store(state, Ordering::Release);
+            if let Some(s) = index.states.get(slot) {
+                s.store(state, Ordering::Release);
             }
         }
         index.removed.store(removed, Ordering::Relaxed);

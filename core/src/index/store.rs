@@ -5,10 +5,12 @@
 //! A fixed array of 32 buckets covers every `u32` slot.
 //!
 //! - [`Chunked`] holds values that are themselves synchronised (atomics, locks, `OnceLock`s).
+//! - [`AtomicTable`] holds fixed-width records of `AtomicU32` (zero-initialised).
 //! - [`RowStore`] holds fixed-width rows of `f32`. Invariant: a row is written exactly once, by the
 //!   single appender, *before* the published length covers it (release store); readers only
 //!   ever see rows below the published length (acquire load), which are never written again.
 
+use std::alloc::{Layout, alloc_zeroed, handle_alloc_error};
 use std::cell::UnsafeCell;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -57,6 +59,111 @@ impl<T: Default> Chunked<T> {
     }
 }
 
+/// Slots per first bucket so that it holds about 64 KiB of `stride`-wide 4-byte records (at least
+/// 16 slots): small collections stay small, huge records do not reserve gigabytes up front.
+fn shift_for(stride: usize) -> u32 {
+    let slots = (16 * 1024 / stride.max(1)).max(16);
+    (usize::BITS - 1 - slots.leading_zeros()).min(16)
+}
+
+/// Fixed-width records of `AtomicU32`, all zero until written; records never move.
+pub(crate) struct AtomicTable {
+    stride: usize,
+    shift: u32,
+    buckets: [OnceLock<Box<[AtomicU32]>>; BUCKETS],
+}
+
+impl AtomicTable {
+    pub(crate) fn new(stride: usize) -> Self {
+        let stride = stride.max(1);
+        Self { stride, shift: shift_for(stride), buckets: std::array::from_fn(|_| OnceLock::new()) }
+    }
+
+    /// Makes record `i` addressable, allocating its bucket on first use.
+    pub(crate) fn reserve(&self, i: u32) {
+        let (bucket, _) = locate(i, self.shift);
+        self.buckets[bucket].get_or_init(|| zeroed_atomics(bucket_slots(bucket, self.shift) * self.stride));
+    }
+
+    /// Record `i`, or `None` if [`AtomicTable::reserve`] never covered it.
+    #[inline]
+    pub(crate) fn record(&self, i: u32) -> Option<&[AtomicU32]> {
+        let (bucket, offset) = locate(i, self.shift);
+        let cells = self.buckets[bucket].get()?;
+        cells.get(offset * self.stride..(offset + 1) * self.stride)
+    }
+
+    /// Asks the CPU to start loading record `i` into cache (a hint only).
+    #[inline]
+    pub(crate) fn prefetch(&self, i: u32) {
+        if let Some(record) = self.record(i) {
+            prefetch_bytes(record.as_ptr().cast(), record.len() * 4);
+        }
+    }
+}
+
+/// `len` zeroed atomics from the zeroing allocator (committed lazily by the OS).
+fn zeroed_atomics(len: usize) -> Box<[AtomicU32]> {
+    if len == 0 {
+        return Box::new([]);
+    }
+    let layout = Layout::array::<AtomicU32>(len).expect("bucket size fits in memory");
+    // SAFETY: the layout has a non-zero size. All-zero bytes are a valid `AtomicU32` (value 0),
+    // and the allocation has exactly the layout of `[AtomicU32; len]`, as `Box` requires.
+    let atomics = unsafe {
+        let ptr = alloc_zeroed(layout).cast::<AtomicU32>();
+        if ptr.is_null() {
+            handle_alloc_error(layout);
+        }
+        Box::from_raw(std::ptr::slice_from_raw_parts_mut(ptr, len))
+    };
+    advise_huge_pages(atomics.as_ptr().cast(), len * 4);
+    atomics
+}
+
+/// Asks Linux to back a large allocation with transparent huge pages: graph walks touch rows
+/// at random, and with 4 KiB pages nearly every row costs a TLB miss once the index outgrows the
+/// TLB reach (a few MiB). A hint only; errors and other systems are ignored.
+fn advise_huge_pages(start: *const u8, bytes: usize) {
+    const HUGE: usize = 2 << 20;
+    if bytes < 2 * HUGE {
+        return;
+    }
+    #[cfg(target_os = "linux")]
+    {
+        let page = 4096;
+        let aligned = (start as usize).next_multiple_of(page);
+        let end = (start as usize + bytes) / page * page;
+        if end > aligned {
+            // SAFETY: the range lies inside one live allocation owned by the caller; MADV_HUGEPAGE
+            // changes only how the kernel backs it, never its contents or validity.
+            unsafe {
+                libc::madvise(aligned as *mut libc::c_void, end - aligned, libc::MADV_HUGEPAGE);
+            }
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = start;
+}
+
+/// Prefetch hint for `bytes` bytes starting at `base` (never faults; no-op off x86_64).
+#[inline]
+fn prefetch_bytes(base: *const i8, bytes: usize) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+        let mut offset = 0;
+        while offset < bytes {
+            // SAFETY: prefetching is a pure hint that never faults; callers pass addresses inside
+            // one of their live allocations anyway.
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(base.wrapping_add(offset)) };
+            offset += 64;
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (base, bytes);
+}
+
 /// Append-only rows of `stride` floats; see the module invariant.
 pub(crate) struct RowStore {
     stride: usize,
@@ -76,13 +183,9 @@ impl RowStore {
     /// An empty store of rows of `stride` floats (`stride >= 1`).
     pub(crate) fn new(stride: usize) -> Self {
         let stride = stride.max(1);
-        // Aim for first buckets of about 64 KiB (at least 16 rows): small collections stay small
-        // and huge dimensions do not reserve gigabytes up front.
-        let rows_per_64k = (16 * 1024 / stride).max(16);
-        let shift = usize::BITS - 1 - rows_per_64k.leading_zeros();
         Self {
             stride,
-            shift: shift.min(16),
+            shift: shift_for(stride),
             len: AtomicU32::new(0),
             append: Mutex::new(()),
             buckets: std::array::from_fn(|_| OnceLock::new()),
@@ -134,9 +237,21 @@ impl RowStore {
     }
 }
 
+impl RowStore {
+    /// Asks the CPU to start loading the first `words` words of row `i` into cache (a hint; no
+    /// effect if `i` is unpublished).
+    #[inline]
+    pub(crate) fn prefetch(&self, i: u32, words: usize) {
+        if let Some(row) = self.row(i) {
+            prefetch_bytes(row.as_ptr().cast(), words.min(row.len()) * 4);
+        }
+    }
+}
+
 /// `len` zeroed cells. Uses the zeroing allocator so large buckets are committed lazily by the OS.
 fn zeroed_cells(len: usize) -> Box<[UnsafeCell<f32>]> {
     let zeros: Box<[f32]> = vec![0.0f32; len].into_boxed_slice();
+    advise_huge_pages(zeros.as_ptr().cast(), len * 4);
     // SAFETY: `UnsafeCell<f32>` is `repr(transparent)` over `f32`: same size, alignment and layout,
     // so the allocation can be reinterpreted as a slice of cells of the same length.
     unsafe { Box::from_raw(Box::into_raw(zeros) as *mut [UnsafeCell<f32>]) }

@@ -1,8 +1,10 @@
-//! Reusable scratch space for graph searches: an epoch-stamped visited set plus the heaps.
+//! Reusable scratch space for graph searches: a visited bitset plus the heaps.
 //!
-//! Invariant: a slot is "visited" iff its mark equals the current epoch; starting a new search
-//! bumps the epoch, so clearing costs nothing except on wrap-around. Contexts are pooled so a
-//! search allocates nothing in the steady state.
+//! Invariant: a slot is "visited" iff its bit is set; every word with a set bit is listed in
+//! `touched`, so starting a new search clears only what the last one touched. One bit per slot
+//! keeps the set of a 100k-slot index in 12.5 KiB (first-level cache), and the sparse reset keeps
+//! a search's cost independent of the index size. Contexts are pooled so a search allocates
+//! nothing in the steady state.
 
 use std::cmp::{Ordering, Reverse};
 use std::collections::BinaryHeap;
@@ -36,8 +38,8 @@ impl Ord for Cand {
 /// Scratch space of one search or one linking batch.
 #[derive(Default)]
 pub(crate) struct SearchCtx {
-    marks: Vec<u32>,
-    epoch: u32,
+    bits: Vec<u64>,
+    touched: Vec<u32>,
     /// Frontier of a layer search, nearest first.
     pub cands: BinaryHeap<Reverse<Cand>>,
     /// Best results so far, worst on top.
@@ -47,35 +49,40 @@ pub(crate) struct SearchCtx {
 }
 
 impl SearchCtx {
-    /// Starts a new visited set able to hold slots `< limit`.
+    /// Starts a new, empty visited set able to hold slots `< limit`.
     pub(crate) fn reset(&mut self, limit: u32) {
-        if self.marks.len() < limit as usize {
-            self.marks.resize(limit as usize, 0);
+        for &w in &self.touched {
+            self.bits[w as usize] = 0;
         }
-        self.epoch = self.epoch.wrapping_add(1);
-        if self.epoch == 0 {
-            self.marks.fill(0);
-            self.epoch = 1;
+        self.touched.clear();
+        let words = (limit as usize).div_ceil(64);
+        if self.bits.len() < words {
+            self.bits.resize(words, 0);
         }
         self.cands.clear();
         self.top.clear();
     }
 
-    /// Marks `slot` visited; returns false if it already was. `slot` must be `< limit` of `reset`.
+    /// Marks `slot` visited; returns false if it already was, or if it is beyond the `limit` of
+    /// `reset` (such slots were published after the search started and are not walked).
     #[inline]
     pub(crate) fn visit(&mut self, slot: u32) -> bool {
-        let mark = &mut self.marks[slot as usize];
-        if *mark == self.epoch {
-            false
-        } else {
-            *mark = self.epoch;
-            true
+        let (word, bit) = ((slot / 64) as usize, 1u64 << (slot % 64));
+        match self.bits.get_mut(word) {
+            Some(w) if *w & bit == 0 => {
+                if *w == 0 {
+                    self.touched.push(word as u32);
+                }
+                *w |= bit;
+                true
+            }
+            _ => false,
         }
     }
 
     #[inline]
     pub(crate) fn is_visited(&self, slot: u32) -> bool {
-        self.marks.get(slot as usize) == Some(&self.epoch)
+        self.bits.get((slot / 64) as usize).is_some_and(|w| w & (1u64 << (slot % 64)) != 0)
     }
 }
 
@@ -120,5 +127,22 @@ impl TopK {
     /// The candidates, best first.
     pub(crate) fn into_sorted(self) -> Vec<Cand> {
         self.heap.into_sorted_vec()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn visited_set_resets_sparsely() {
+        let mut ctx = SearchCtx::default();
+        ctx.reset(1000);
+        assert!(ctx.visit(3) && ctx.visit(64) && ctx.visit(999));
+        assert!(!ctx.visit(3) && ctx.is_visited(64) && !ctx.is_visited(65));
+        assert!(!ctx.visit(1024), "beyond the limit");
+        ctx.reset(2000);
+        assert!(!ctx.is_visited(3) && !ctx.is_visited(64) && !ctx.is_visited(999));
+        assert!(ctx.visit(1999) && ctx.visit(3));
     }
 }

@@ -1,0 +1,148 @@
+//! Vector index benchmark: build throughput, search QPS and recall, serialisation.
+//!
+//! Run with `cargo bench -p vectorizer-core --bench index [-- N [clustered|uniform] [efc=E]]`
+//! (default: 100000 vectors, both data sets, the default `ef_construction`). Prints a table;
+//! there are no pass/fail thresholds.
+//!
+//! Machines are shared, so next to wall-clock rates the table shows CPU-time rates (work done per
+//! CPU-second actually received: process CPU time for the multi-threaded build, thread CPU time
+//! for single-threaded search). On an idle machine the two agree.
+#![allow(clippy::print_stdout)]
+
+use std::time::{Duration, Instant};
+
+use vectorizer_core::index::VectorIndex;
+use vectorizer_core::model::{DEFAULT_EF_CONSTRUCTION, DEFAULT_EF_SEARCH, DEFAULT_M, HnswParams, Metric};
+use vectorizer_core::testdata::{GaussianMixture, mean_recall, uniform};
+
+const DIM: usize = 128;
+const QUERIES: usize = 1_000;
+const K: usize = 10;
+const LINK_THREADS: usize = 2;
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let n: usize = args.iter().find_map(|a| a.parse().ok()).unwrap_or(100_000);
+    let only = args.iter().find(|a| *a == "clustered" || *a == "uniform").cloned();
+    let params = HnswParams {
+        m: DEFAULT_M,
+        ef_construction: args
+            .iter()
+            .find_map(|a| a.strip_prefix("efc=").and_then(|v| v.parse().ok()))
+            .unwrap_or(DEFAULT_EF_CONSTRUCTION),
+        ef_search: DEFAULT_EF_SEARCH,
+    };
+    println!(
+        "vector index: {n} x {DIM}, cosine, M={} ef_construction={}, {LINK_THREADS} linking threads, {QUERIES} queries, k={K}",
+        params.m, params.ef_construction
+    );
+    println!();
+    if only.as_deref() != Some("uniform") {
+        let gmm = GaussianMixture::standard(DIM, 1);
+        run("clustered", &gmm.sample(n, 2), &gmm.sample(QUERIES, 3), params);
+    }
+    if only.as_deref() != Some("clustered") {
+        run("uniform", &uniform(n, DIM, 4), &uniform(QUERIES, DIM, 5), params);
+    }
+}
+
+fn secs(d: Duration) -> f64 {
+    d.as_secs_f64()
+}
+
+/// CPU time consumed so far by the whole process (`thread == false`) or by the calling thread.
+fn cpu_time(thread: bool) -> Duration {
+    let clock = if thread { libc::CLOCK_THREAD_CPUTIME_ID } else { libc::CLOCK_PROCESS_CPUTIME_ID };
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: `ts` is a valid, writable timespec and both clocks exist on Linux.
+    let rc = unsafe { libc::clock_gettime(clock, &mut ts) };
+    assert_eq!(rc, 0, "clock_gettime");
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
+fn run(name: &str, data: &[Vec<f32>], queries: &[Vec<f32>], params: HnswParams) {
+    let index = VectorIndex::new(DIM, Metric::Cosine, params);
+    let t = Instant::now();
+    let cpu = cpu_time(true);
+    for v in data {
+        index.add(v);
+    }
+    let add = t.elapsed();
+    let add_cpu = cpu_time(true) - cpu;
+    let t = Instant::now();
+    let cpu = cpu_time(false);
+    std::thread::scope(|s| {
+        for _ in 0..LINK_THREADS {
+            s.spawn(|| while index.link_pending(256) > 0 {});
+        }
+    });
+    let link = t.elapsed();
+    let link_cpu = cpu_time(false) - cpu;
+    assert_eq!(index.linked_count(), data.len());
+    println!("[{name}]");
+    println!(
+        "  add    {:>10.0} vectors/s  ({:.2} us per vector, {:.2} us CPU; single writer)",
+        data.len() as f64 / secs(add),
+        secs(add) * 1e6 / data.len() as f64,
+        secs(add_cpu) * 1e6 / data.len() as f64
+    );
+    println!(
+        "  build  {:>10.0} vectors/s  ({:.1} s with {LINK_THREADS} threads; {:.0} vectors per CPU-second, i.e. {:.0}/s with {LINK_THREADS} idle cores)",
+        data.len() as f64 / secs(link),
+        secs(link),
+        data.len() as f64 / secs(link_cpu),
+        data.len() as f64 / secs(link_cpu) * LINK_THREADS as f64
+    );
+
+    let t = Instant::now();
+    let truths: Vec<Vec<u32>> =
+        queries.iter().map(|q| index.search_exact(q, K).into_iter().map(|h| h.0).collect()).collect();
+    let exact = t.elapsed();
+    println!("  exact  {:>10.0} QPS        (brute force, ground truth)", queries.len() as f64 / secs(exact));
+    println!("  {:>6} {:>10} {:>10} {:>12} {:>12}", "ef", "QPS", "QPS(cpu)", "recall@10", "p50 us");
+    for ef in [16, 32, 64, 128] {
+        let mut answers = Vec::with_capacity(queries.len());
+        let mut lat = Vec::with_capacity(queries.len());
+        let t = Instant::now();
+        let cpu = cpu_time(true);
+        for q in queries {
+            let s = Instant::now();
+            answers.push(index.search(q, K, ef).into_iter().map(|h| h.0).collect::<Vec<u32>>());
+            lat.push(s.elapsed());
+        }
+        let total = t.elapsed();
+        let total_cpu = cpu_time(true) - cpu;
+        lat.sort_unstable();
+        println!(
+            "  {:>6} {:>10.0} {:>10.0} {:>12.4} {:>12.1}",
+            ef,
+            queries.len() as f64 / secs(total),
+            queries.len() as f64 / secs(total_cpu),
+            mean_recall(&truths, &answers),
+            lat[lat.len() / 2].as_secs_f64() * 1e6
+        );
+    }
+
+    let t = Instant::now();
+    let mut bytes = Vec::new();
+    index.write_to(&mut bytes).expect("serialise");
+    let write = t.elapsed();
+    let t = Instant::now();
+    let cpu = cpu_time(true);
+    let loaded = VectorIndex::read_from(&mut &bytes[..], DIM, Metric::Cosine, params).expect("load");
+    let load = t.elapsed();
+    let load_cpu = cpu_time(true) - cpu;
+    assert_eq!(loaded.linked_count(), data.len());
+    let raw = data.len() * DIM * 4;
+    println!(
+        "  serialise {:.3} s, load {:.3} s ({:.3} s CPU), {:.1} MB ({:.1} MB of raw vectors, graph overhead {:.0}%)",
+        secs(write),
+        secs(load),
+        secs(load_cpu),
+        bytes.len() as f64 / 1e6,
+        raw as f64 / 1e6,
+        (bytes.len() - raw) as f64 * 100.0 / raw as f64
+    );
+    assert_eq!(loaded.search(&queries[0], K, 64), index.search(&queries[0], K, 64));
+    println!();
+}
