@@ -1,8 +1,9 @@
 //! [`Client`]: every REST operation, with master-aware routing over one or more endpoints.
 //!
 //! Routing invariants:
-//! - Writes go to the discovered master. On `read_only_replica` the topology is rediscovered
-//!   (also probing the master named in the error) and the write is retried exactly once.
+//! - Writes go to the discovered master (to a replica when no master is known: its answer names
+//!   the master). On `read_only_replica` the topology is rediscovered (also probing the master
+//!   named in the error) and the write is retried exactly once.
 //! - Reads go to the master, or to a replica under [`ReadPreference::PreferReplica`]. A read that
 //!   cannot connect rediscovers and is retried once (reads are idempotent; writes are not retried
 //!   on connection errors because they may have been applied).
@@ -211,8 +212,8 @@ impl Client {
     // ---- routing ----
 
     async fn write<T: DeserializeOwned, B: Serialize + ?Sized>(&self, call: Call<'_, B>) -> Result<T> {
-        let master = self.master().await?;
-        match self.send(&master, &call).await {
+        let target = self.write_target().await?;
+        match self.send(&target, &call).await {
             Err(err) if err.class() == ErrorClass::ReadOnlyReplica => {
                 let topology = self.rediscover(err.master_hint()).await;
                 let master = require_master(&topology, &self.inner.endpoints)?;
@@ -272,6 +273,21 @@ impl Client {
             None => guard.insert(discover(&self.inner.transport, &self.inner.endpoints, None).await),
         };
         require_master(topology, &self.inner.endpoints)
+    }
+
+    /// The master; without one, a replica (its `read_only_replica` answer names the master, which
+    /// the retry then finds even when it is not among the configured endpoints).
+    async fn write_target(&self) -> Result<Url> {
+        let mut guard = self.inner.topology.lock().await;
+        let topology = match guard.as_mut() {
+            Some(known) => known,
+            None => guard.insert(discover(&self.inner.transport, &self.inner.endpoints, None).await),
+        };
+        match (&topology.master, topology.replicas.first()) {
+            (Some(master), _) => Ok(master.clone()),
+            (None, Some(replica)) => Ok(replica.clone()),
+            (None, None) => require_master(topology, &self.inner.endpoints),
+        }
     }
 
     async fn read_target(&self) -> Result<Url> {

@@ -56,3 +56,81 @@ async fn standalone_create_upsert_get_search_delete_status() {
     assert_eq!((err.code(), err.http_status()), ("collection_not_found", Some(404)));
     client.delete_collection("docs").await.expect("drop");
 }
+
+/// Polls `check` every 50 ms until it returns `Some` or `deadline` passes.
+async fn poll<T, F, Fut>(deadline: std::time::Duration, mut check: F) -> Option<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let end = std::time::Instant::now() + deadline;
+    while std::time::Instant::now() < end {
+        if let Some(v) = check().await {
+            return Some(v);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    None
+}
+
+#[tokio::test]
+async fn master_and_replica_routing_status_and_read_only() {
+    let Some(bin) = vectorizer_bin() else {
+        eprintln!("SKIPPED: VECTORIZER_BIN is not set");
+        return;
+    };
+    let master = Vectorizer::start(&bin, &["--repl-addr", "127.0.0.1:0", "--fsync", "os"]);
+    let master_repl = master.repl_addr.clone().expect("master ready line names its repl_addr");
+    let replica =
+        Vectorizer::start(&bin, &["--repl-addr", "127.0.0.1:0", "--fsync", "os", "--replica-of", &master_repl]);
+
+    // Writes through a client that lists the replica first still reach the master.
+    let client = Client::new(
+        vectorizer_client::ClientConfig::new([&replica.url, &master.url])
+            .expect("cfg")
+            .read_preference(vectorizer_client::ReadPreference::PreferReplica),
+    )
+    .expect("client");
+    assert_eq!(client.master_endpoint().await.expect("master"), master.url);
+    let req = CreateCollectionRequest { name: "r".into(), dimension: 2, metric: Metric::Dot, hnsw: None };
+    client.create_collection(&req).await.expect("create via master");
+    let write = client
+        .upsert("r", vec![PointInput { id: "p".into(), vector: vec![1.0, 0.0], payload: None }])
+        .await
+        .expect("upsert via master");
+
+    // The replica catches up; reads under PreferReplica are served by it.
+    let caught_up = poll(std::time::Duration::from_secs(30), || async {
+        let d = client.get_digest(Some(&replica.url)).await.ok()?;
+        (d.applied_offset >= write.offset).then_some(d)
+    })
+    .await
+    .expect("replica caught up within 30 s");
+    let master_digest = client.get_digest(Some(&master.url)).await.expect("master digest");
+    assert_eq!(caught_up.collections, master_digest.collections);
+    let search = SearchRequest { vector: vec![1.0, 0.0], limit: 1, with_payload: false, exact: true, ef_search: None };
+    assert_eq!(client.search("r", &search).await.expect("search on replica")[0].id, "p");
+
+    // Status from both sides.
+    let ms = client.get_replication_status(None).await.expect("master status");
+    assert_eq!(ms.role, ReplicationRole::Master);
+    assert!(ms.enabled);
+    let listed = poll(std::time::Duration::from_secs(30), || async {
+        client.list_replicas().await.ok().filter(|r| !r.is_empty())
+    })
+    .await
+    .expect("master lists its replica");
+    assert_eq!(listed.len(), 1);
+    let rs = client.get_replication_status(Some(&replica.url)).await.expect("replica status");
+    assert_eq!(rs.role, ReplicationRole::Replica);
+    assert!(rs.replicas.is_none());
+
+    // A client that only knows the replica: the replica's read_only_replica answer names the
+    // master, and the write is retried there once.
+    let only_replica = Client::connect([&replica.url]).expect("client");
+    only_replica
+        .upsert("r", vec![PointInput { id: "q".into(), vector: vec![0.0, 1.0], payload: None }])
+        .await
+        .expect("write routed to the master named by the replica");
+    assert_eq!(client.get("r", "q").await.map(|p| p.id).ok(), Some("q".to_owned()));
+}

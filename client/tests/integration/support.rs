@@ -108,6 +108,8 @@ async fn serve_one(mut stream: TcpStream, handler: Arc<Handler>, seen: Arc<Mutex
 /// A real `vectorizer serve` process on an ephemeral loopback port; killed on drop.
 pub struct Vectorizer {
     pub url: String,
+    /// The replication address from the ready line (null without `--repl-addr`).
+    pub repl_addr: Option<String>,
     child: Child,
     _dir: tempfile::TempDir,
 }
@@ -139,18 +141,19 @@ impl Vectorizer {
                 if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line)
                     && v["event"] == "ready"
                 {
-                    let _ = tx.send(v["http_addr"].as_str().unwrap_or_default().to_owned());
+                    let http = v["http_addr"].as_str().unwrap_or_default().to_owned();
+                    let _ = tx.send((http, v["repl_addr"].as_str().map(str::to_owned)));
                 }
             }
         });
-        let addr = match rx.recv_timeout(Duration::from_secs(60)) {
-            Ok(addr) => addr,
+        let (addr, repl_addr) = match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(addrs) => addrs,
             Err(e) => {
                 let _ = child.kill();
                 panic!("vectorizer did not print its ready line: {e}");
             }
         };
-        Self { url: format!("http://{addr}"), child, _dir: dir }
+        Self { url: format!("http://{addr}"), repl_addr, child, _dir: dir }
     }
 }
 
