@@ -61,10 +61,7 @@ pub fn process_cpu(pid: u32) -> Option<Duration> {
     // rest[0] is field 3 (state); utime is field 14, stime field 15.
     let utime: u64 = fields.get(11)?.parse().ok()?;
     let stime: u64 = fields.get(12)?.parse().ok()?;
-    // SAFETY: sysconf with a valid name has no preconditions.
-    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-    let ticks = u64::try_from(ticks).ok().filter(|t| *t > 0)?;
-    Some(Duration::from_secs_f64((utime + stime) as f64 / ticks as f64))
+    ticks_to_duration(utime + stime)
 }
 
 /// Resident memory of process `pid` in bytes (`VmRSS` of `/proc/<pid>/status`).
@@ -177,4 +174,29 @@ pub fn ms(d: f64) -> String {
     } else {
         format!("{:.2} s", d / 1000.0)
     }
+}
+
+/// CPU time (user + system) of the live threads of process `pid` whose name starts with `prefix`
+/// (`/proc/<pid>/task/*/stat`; threads that already exited are not counted).
+pub fn threads_cpu(pid: u32, prefix: &str) -> Option<Duration> {
+    let mut total = Duration::ZERO;
+    for entry in std::fs::read_dir(format!("/proc/{pid}/task")).ok()?.flatten() {
+        let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
+        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else { continue };
+        if !stat[open + 1..close].starts_with(prefix) {
+            continue;
+        }
+        let fields: Vec<&str> = stat[close + 2..].split_whitespace().collect();
+        let (Some(u), Some(s)) = (fields.get(11), fields.get(12)) else { continue };
+        let (Ok(u), Ok(s)) = (u.parse::<u64>(), s.parse::<u64>()) else { continue };
+        total += ticks_to_duration(u + s)?;
+    }
+    Some(total)
+}
+
+fn ticks_to_duration(ticks: u64) -> Option<Duration> {
+    // SAFETY: sysconf with a valid name has no preconditions.
+    let per_sec = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    let per_sec = u64::try_from(per_sec).ok().filter(|t| *t > 0)?;
+    Some(Duration::from_secs_f64(ticks as f64 / per_sec as f64))
 }

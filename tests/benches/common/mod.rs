@@ -5,3 +5,4 @@ pub mod api;
 pub mod keepalive;
 pub mod machine;
 pub mod measure;
+pub mod profile;

@@ -13,7 +13,11 @@ use vectorizer_tests::Node;
 
 use crate::common::api;
 use crate::common::keepalive::KeepAlive;
-use crate::common::measure::{percentile, process_cpu};
+use crate::common::measure::{percentile, process_cpu, process_rss, self_cpu, threads_cpu};
+use crate::common::profile::Profiler;
+
+/// Name prefix of the engine's HNSW linking threads.
+const LINKER_THREADS: &str = "vz-linker";
 
 /// How long indexing may take before the benchmark gives up.
 const INDEX_DEADLINE: Duration = Duration::from_secs(600);
@@ -29,8 +33,16 @@ pub struct IngestRun {
     pub indexed_at_ack: u64,
     pub batch_p50_ms: f64,
     pub batch_p99_ms: f64,
+    /// Server CPU seconds from the first send until the last acknowledgement.
+    pub server_cpu_ack_secs: f64,
+    /// Of which in the HNSW linker threads (`vz-linker-*`).
+    pub linker_cpu_ack_secs: f64,
     /// Server CPU seconds from the first send until everything was indexed.
     pub server_cpu_secs: f64,
+    /// Benchmark process CPU seconds (the clients) during the acknowledged phase.
+    pub client_cpu_ack_secs: f64,
+    /// Server resident memory after indexing, bytes.
+    pub server_rss: Option<u64>,
     /// TCP connections opened by all clients (== clients when keep-alive held).
     pub connects: u64,
     /// Read-your-writes check right after the last acknowledgement: (found, checked).
@@ -39,12 +51,24 @@ pub struct IngestRun {
 
 /// Sends `bodies` (batches of the data set, `n` vectors in total) from `clients` threads.
 /// With `check = Some(data)`, searches for the last acknowledged vectors before indexing finishes.
-pub fn run(node: &Node, bodies: &[Vec<u8>], n: usize, clients: usize, check: Option<&[Vec<f32>]>) -> IngestRun {
+/// With `wait_indexed == false` the indexed fields are NaN (acknowledged rate only).
+pub fn run(
+    label: &str,
+    node: &Node,
+    bodies: &[Vec<u8>],
+    n: usize,
+    clients: usize,
+    check: Option<&[Vec<f32>]>,
+    wait_indexed: bool,
+) -> IngestRun {
     let addr = node.http_addr();
     let pid = node.pid().expect("node runs");
     let next = AtomicUsize::new(0);
     let start = Barrier::new(clients + 1);
     let cpu0 = process_cpu(pid);
+    let linker0 = threads_cpu(pid, LINKER_THREADS);
+    let self0 = self_cpu();
+    let profiler = Profiler::start(pid, &format!("ingest-ack-{label}"));
     let (t0, per_client) = std::thread::scope(|s| {
         let handles: Vec<_> = (0..clients)
             .map(|_| {
@@ -72,32 +96,50 @@ pub fn run(node: &Node, bodies: &[Vec<u8>], n: usize, clients: usize, check: Opt
         (t0, results)
     });
     let ack = t0.elapsed();
+    let cpu_ack = process_cpu(pid);
+    let linker_ack = threads_cpu(pid, LINKER_THREADS);
+    if let Some(p) = profiler {
+        p.stop();
+    }
+    let client_cpu_ack_secs = (self_cpu() - self0).as_secs_f64();
     let mut watcher = KeepAlive::new(addr);
     let at_ack = api::collection_info(&mut watcher);
     assert_eq!(at_ack.vector_count, n as u64, "every acknowledged vector is counted");
     let visible = check.map(|data| visibility(&mut watcher, data));
-    let indexed = loop {
-        let info = api::collection_info(&mut watcher);
-        if info.indexed_count == info.vector_count {
-            break t0.elapsed();
+    let profiler = if wait_indexed { Profiler::start(pid, &format!("ingest-index-{label}")) } else { None };
+    let indexed = wait_indexed.then(|| {
+        loop {
+            let info = api::collection_info(&mut watcher);
+            if info.indexed_count == info.vector_count {
+                break t0.elapsed().as_secs_f64();
+            }
+            assert!(t0.elapsed() < INDEX_DEADLINE, "index not complete after {INDEX_DEADLINE:?}: {info:?}");
+            std::thread::sleep(Duration::from_millis(10));
         }
-        assert!(t0.elapsed() < INDEX_DEADLINE, "index not complete after {INDEX_DEADLINE:?}: {info:?}");
-        std::thread::sleep(Duration::from_millis(10));
-    };
+    });
+    if let Some(p) = profiler {
+        p.stop();
+    }
+    let indexed = indexed.unwrap_or(f64::NAN);
     let cpu1 = process_cpu(pid);
+    let cpu_secs = |a: Option<Duration>, b: Option<Duration>| match (a, b) {
+        (Some(a), Some(b)) => (b - a).as_secs_f64(),
+        _ => f64::NAN,
+    };
     let latencies: Vec<f64> = per_client.iter().flat_map(|(l, _)| l.iter().copied()).collect();
     IngestRun {
         acked_per_s: n as f64 / ack.as_secs_f64(),
         ack_secs: ack.as_secs_f64(),
-        indexed_secs: indexed.as_secs_f64(),
-        indexed_per_s: n as f64 / indexed.as_secs_f64(),
+        indexed_secs: indexed,
+        indexed_per_s: n as f64 / indexed,
         indexed_at_ack: at_ack.indexed_count,
         batch_p50_ms: percentile(&latencies, 50.0),
         batch_p99_ms: percentile(&latencies, 99.0),
-        server_cpu_secs: match (cpu0, cpu1) {
-            (Some(a), Some(b)) => (b - a).as_secs_f64(),
-            _ => f64::NAN,
-        },
+        server_cpu_ack_secs: cpu_secs(cpu0, cpu_ack),
+        linker_cpu_ack_secs: cpu_secs(linker0, linker_ack),
+        server_cpu_secs: if wait_indexed { cpu_secs(cpu0, cpu1) } else { f64::NAN },
+        client_cpu_ack_secs,
+        server_rss: process_rss(pid),
         connects: per_client.iter().map(|(_, c)| c).sum(),
         visible,
     }

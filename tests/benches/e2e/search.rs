@@ -12,6 +12,7 @@ use vectorizer_tests::Node;
 use crate::common::api;
 use crate::common::keepalive::KeepAlive;
 use crate::common::measure::{median, percentile, process_cpu};
+use crate::common::profile::Profiler;
 use crate::data::DataSet;
 
 /// One ef setting measured over several passes.
@@ -42,6 +43,8 @@ pub fn run(node: &Node, set: &DataSet, k: usize, ef: Option<u32>, passes: usize)
     for body in bodies.iter().take(200) {
         api::search(&mut c, body);
     }
+    let profiler =
+        Profiler::start(pid, &format!("search-{}-ef{}", set.name, ef.map_or("default".into(), |e| e.to_string())));
     let cpu0 = process_cpu(pid);
     let mut qps = Vec::with_capacity(passes);
     let mut latencies = Vec::with_capacity(passes * bodies.len());
@@ -58,6 +61,9 @@ pub fn run(node: &Node, set: &DataSet, k: usize, ef: Option<u32>, passes: usize)
         recalls.push(mean_recall(&set.truth, &answers));
     }
     let cpu1 = process_cpu(pid);
+    if let Some(p) = profiler {
+        p.stop();
+    }
     let queries = (passes * bodies.len()) as f64;
     SearchRun {
         ef,
