@@ -75,8 +75,7 @@ fn options() -> Options {
         args.iter().find_map(|a| a.strip_prefix(key).and_then(|v| v.strip_prefix('=')).and_then(|v| v.parse().ok()))
     };
     for a in &args {
-        let known = a == "--quick"
-            || a == "--bench"
+        let known = ["--quick", "--bench", "--no-sweep", "--no-uniform"].contains(&a.as_str())
             || ["n=", "clients=", "runs=", "queries="].iter().any(|k| a.starts_with(k));
         assert!(
             known,
