@@ -1,4 +1,5 @@
-//! Optional profiling of a node during one benchmark phase: with `BENCH_PERF=<dir>` set, `perf record`
+//! Optional profiling of a node during one benchmark phase: with `BENCH_PERF=<dir>` set (and optionally
+//! `BENCH_PERF_FREQ=<Hz>`, `BENCH_PERF_PHASES=<phase name prefix>`), `perf record`
 //! attaches to the server process for the phase and writes `<dir>/<phase>.perf.data`.
 //!
 //! Invariant: without `BENCH_PERF` nothing is spawned and the benchmark is unchanged; with it, the
@@ -11,6 +12,10 @@ use std::time::Duration;
 
 /// Environment variable naming the directory for profiles.
 pub const PERF_ENV: &str = "BENCH_PERF";
+/// Environment variable with the sampling frequency in Hz (default 499).
+pub const PERF_FREQ_ENV: &str = "BENCH_PERF_FREQ";
+/// Environment variable restricting profiling to phases whose name starts with it (e.g. `search-`).
+pub const PERF_PHASES_ENV: &str = "BENCH_PERF_PHASES";
 
 /// A running `perf record`.
 #[derive(Debug)]
@@ -23,10 +28,14 @@ impl Profiler {
     /// Starts recording process `pid` as `phase` if `BENCH_PERF` is set.
     pub fn start(pid: u32, phase: &str) -> Option<Profiler> {
         let dir = PathBuf::from(std::env::var_os(PERF_ENV)?);
+        if std::env::var(PERF_PHASES_ENV).is_ok_and(|prefix| !phase.starts_with(&prefix)) {
+            return None;
+        }
         std::fs::create_dir_all(&dir).ok()?;
         let path = dir.join(format!("{phase}.perf.data"));
+        let freq = std::env::var(PERF_FREQ_ENV).unwrap_or_else(|_| "499".into());
         let child = Command::new("perf")
-            .args(["record", "-F", "499", "--call-graph", "dwarf,16384", "-p", &pid.to_string(), "-o"])
+            .args(["record", "-F", &freq, "--call-graph", "dwarf,16384", "-p", &pid.to_string(), "-o"])
             .arg(&path)
             .stdin(Stdio::null())
             .stdout(Stdio::null())

@@ -3,7 +3,8 @@
 //! ```sh
 //! cargo build --release -p vectorizer-server
 //! VECTORIZER_BIN=$PWD/target/x86_64-unknown-linux-gnu/release/vectorizer \
-//!     cargo bench -p vectorizer-tests --bench e2e [-- --quick] [n=N] [clients=C] [runs=R] [queries=Q]
+//!     cargo bench -p vectorizer-tests --bench e2e -- [--quick] [--no-sweep] [--no-uniform] \
+//!         [n=N] [clients=C] [runs=R] [passes=P] [queries=Q]
 //! ```
 //! Measures ingest (batches of 100 x 128-d from C concurrent keep-alive clients, fsync `always` and
 //! `os`: acknowledged vectors/s and time until fully indexed), search (ONE keep-alive client,
@@ -12,6 +13,8 @@
 //! (`GaussianMixture::standard`) and uniform data (the hard case). Every measurement is repeated
 //! `runs` times and the median printed with its spread; the load average is recorded at start and
 //! end because the machine is shared. `--quick` = 10k vectors, 200 queries, 1 run (a smoke run).
+//! Defaults: n=100000, clients=8, runs=3, passes=5 (search), queries=1000.
+//! Profiling: `BENCH_PERF=<dir>` records each phase with `perf` (see `common/profile.rs`).
 //!
 //! Prints Markdown tables; there are no pass/fail thresholds (the targets are shown as ratios).
 #![allow(clippy::print_stdout)]
@@ -61,6 +64,8 @@ struct Options {
     queries: usize,
     clients: usize,
     runs: usize,
+    /// Passes over the queries per search setting (default: 5, `--quick` 1).
+    passes: usize,
     quick: bool,
     /// Skip the client-count sweep (`--no-sweep`).
     sweep: bool,
@@ -76,17 +81,19 @@ fn options() -> Options {
     };
     for a in &args {
         let known = ["--quick", "--bench", "--no-sweep", "--no-uniform"].contains(&a.as_str())
-            || ["n=", "clients=", "runs=", "queries="].iter().any(|k| a.starts_with(k));
+            || ["n=", "clients=", "runs=", "passes=", "queries="].iter().any(|k| a.starts_with(k));
         assert!(
             known,
-            "unknown argument {a:?}; expected --quick, --no-sweep, --no-uniform, n=N, clients=C, runs=R, queries=Q"
+            "unknown argument {a:?}; expected --quick, --no-sweep, --no-uniform, n=N, clients=C, runs=R, passes=P, queries=Q"
         );
     }
+    let runs = value("runs").unwrap_or(if quick { 1 } else { 3 });
     Options {
         n: value("n").unwrap_or(if quick { 10_000 } else { 100_000 }),
         queries: value("queries").unwrap_or(if quick { 200 } else { 1_000 }),
         clients: value("clients").unwrap_or(8),
-        runs: value("runs").unwrap_or(if quick { 1 } else { 3 }),
+        runs,
+        passes: value("passes").unwrap_or(if quick { 1 } else { runs.max(5) }),
         quick,
         sweep: !args.iter().any(|a| a == "--no-sweep"),
         uniform: !args.iter().any(|a| a == "--no-uniform"),
@@ -112,8 +119,8 @@ fn main() {
     println!("- binary: {}", bin.display());
     println!(
         "- data: {} x {DIM}, cosine, batches of {BATCH}, {} concurrent ingest clients (keep-alive), \
-         {} queries, k={K}, {} runs per measurement (median shown)",
-        opts.n, opts.clients, opts.queries, opts.runs
+         {} queries, k={K}, {} runs per ingest/restart measurement and {} passes per search setting (median shown)",
+        opts.n, opts.clients, opts.queries, opts.runs, opts.passes
     );
     println!("- load average at start: {load_start}");
     println!();
@@ -144,7 +151,7 @@ fn main() {
     let mut always_node = kept.pop().expect("always node");
 
     eprintln!("search clustered...");
-    let clustered_search = search_all(&os_node, &clustered, opts.runs);
+    let clustered_search = search_all(&os_node, &clustered, opts.passes);
 
     eprintln!("snapshots...");
     let snapshots: Vec<_> = (0..opts.runs).map(|_| restart::snapshot(&os_node)).collect();
@@ -166,7 +173,7 @@ fn main() {
         let run = ingest::run("uniform-os", &node, &bodies, opts.n, opts.clients, Some(&uniform.data), true);
         drop(bodies);
         ingest_rows.push(("uniform, fsync os (1 run, with read-your-writes check)".into(), vec![run]));
-        search_all(&node, uniform, opts.runs)
+        search_all(&node, uniform, opts.passes)
     });
 
     let load_end = loadavg_text();
