@@ -100,8 +100,17 @@ fn options() -> Options {
     }
 }
 
+/// Environment variable with extra `KEY=VALUE` pairs (comma-separated) for every node, for experiments
+/// such as `BENCH_NODE_ENV=VECTORIZER__INDEX__THREADS=1` (the harness drops inherited `VECTORIZER__*`).
+const NODE_ENV: &str = "BENCH_NODE_ENV";
+
 fn start_node(fsync: &str) -> Node {
-    let node = Node::start(NodeOptions::default().args(["--fsync", fsync, "--log-format", "json"]));
+    let mut opts = NodeOptions::default().args(["--fsync", fsync, "--log-format", "json"]);
+    for pair in std::env::var(NODE_ENV).unwrap_or_default().split(',').filter(|p| !p.is_empty()) {
+        let (key, value) = pair.split_once('=').unwrap_or_else(|| panic!("{NODE_ENV}: {pair:?} is not KEY=VALUE"));
+        opts = opts.env(key, value);
+    }
+    let node = Node::start(opts);
     api::create_collection(&mut KeepAlive::new(node.http_addr()), DIM, METRIC);
     node
 }
@@ -122,6 +131,9 @@ fn main() {
          {} queries, k={K}, {} runs per ingest/restart measurement and {} passes per search setting (median shown)",
         opts.n, opts.clients, opts.queries, opts.runs, opts.passes
     );
+    if let Ok(extra) = std::env::var(NODE_ENV) {
+        println!("- node environment ({NODE_ENV}): {extra}");
+    }
     println!("- load average at start: {load_start}");
     println!();
 
