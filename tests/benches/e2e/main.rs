@@ -163,6 +163,7 @@ fn main() {
     let mut always_node = kept.pop().expect("always node");
 
     eprintln!("search clustered...");
+    let floor = search::http_floor(&os_node, opts.passes);
     let clustered_search = search_all(&os_node, &clustered, opts.passes);
 
     eprintln!("snapshots...");
@@ -197,7 +198,7 @@ fn main() {
     if let (Some(set), Some(runs)) = (&uniform, &uniform_search) {
         searched.push((set, runs));
     }
-    print_search(&searched);
+    print_search(&searched, &floor);
     print_snapshots_restarts(&snapshots, &graceful, &crash);
     print_summary(&ingest_rows, &clustered_search, &graceful);
     println!();
@@ -360,7 +361,7 @@ fn print_sweep(sweep: &[(&str, usize, IngestRun)]) {
     println!();
 }
 
-fn print_search(sets: &[(&DataSet, &Vec<SearchRun>)]) {
+fn print_search(sets: &[(&DataSet, &Vec<SearchRun>)], floor: &[f64]) {
     println!("## Search (one client, keep-alive, sequential; QPS median of passes over all queries)");
     println!();
     let mut t = Table::new([
@@ -390,6 +391,13 @@ fn print_search(sets: &[(&DataSet, &Vec<SearchRun>)]) {
         }
     }
     print!("{}", t.render());
+    println!();
+    println!(
+        "HTTP floor on the same connection type: `GET /health` {} QPS (median of {} passes of 1000, spread {:.0}%).",
+        thousands(median(floor)),
+        floor.len(),
+        spread(floor) * 100.0
+    );
     println!();
 }
 

@@ -78,3 +78,24 @@ pub fn run(node: &Node, set: &DataSet, k: usize, ef: Option<u32>, passes: usize)
         connects: c.connects(),
     }
 }
+
+/// The HTTP floor: `GET /health` from one keep-alive client, sequential, `passes` x 1000 requests
+/// (QPS per pass). No engine work, so this is the round trip a search can never beat here.
+pub fn http_floor(node: &Node, passes: usize) -> Vec<f64> {
+    const REQUESTS: usize = 1_000;
+    let mut c = KeepAlive::new(node.http_addr());
+    for _ in 0..100 {
+        let (status, body) = c.get("/health").expect("health");
+        api::check("health", status, &body);
+    }
+    (0..passes)
+        .map(|_| {
+            let t0 = Instant::now();
+            for _ in 0..REQUESTS {
+                let (status, body) = c.get("/health").expect("health");
+                api::check("health", status, &body);
+            }
+            REQUESTS as f64 / t0.elapsed().as_secs_f64()
+        })
+        .collect()
+}
