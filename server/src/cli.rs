@@ -42,6 +42,14 @@ pub struct ServeArgs {
     /// When writes are fsynced: always, os or every_ms:N (storage.fsync).
     #[arg(long, value_name = "always|os|every_ms:N")]
     pub fsync: Option<String>,
+    /// Replication listen address (replication.addr; default 127.0.0.1:7001); turns replication on
+    /// unless replication.enabled is set.
+    #[arg(long, value_name = "ADDR")]
+    pub repl_addr: Option<String>,
+    /// Follow this master (its replication address, replication.replica_of); turns replication on
+    /// unless replication.enabled is set.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub replica_of: Option<String>,
 }
 
 impl ServeArgs {
@@ -52,6 +60,8 @@ impl ServeArgs {
             http_addr: self.http_addr.clone(),
             log_format: self.log_format.clone(),
             fsync: self.fsync.clone(),
+            repl_addr: self.repl_addr.clone(),
+            replica_of: self.replica_of.clone(),
         }
     }
 }

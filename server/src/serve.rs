@@ -1,9 +1,13 @@
-//! Running a node: recovery, listening, the ready line, graceful shutdown.
+//! Running a node: recovery, listening, replication, the ready line, graceful shutdown.
 //!
-//! Invariant: the ready line is printed only after recovery finished and the listener is bound, and
-//! the engine is shut down (fsync) on every exit path after it was opened, including failures to bind.
-//! On SIGTERM/SIGINT the listener stops accepting, in-flight requests get [`SHUTDOWN_GRACE`] to finish,
-//! then the engine shuts down.
+//! Start order: open the engine (recovery) -> bind the HTTP listener -> start replication when
+//! enabled (it announces the bound HTTP address) -> print the ready line -> serve.
+//! Stop order: stop HTTP (in-flight requests get [`SHUTDOWN_GRACE`]) -> stop replication (persists
+//! its counters) -> shut the engine down (final snapshot, fsync).
+//!
+//! Invariant: the ready line is printed only after recovery finished and every listener is bound;
+//! replication is shut down on every exit path after it started, and the engine on every exit path
+//! after it was opened, including failures to bind.
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -15,6 +19,7 @@ use tokio::net::TcpListener;
 use tokio::sync::Notify;
 use vectorizer_core::CoreError;
 use vectorizer_core::engine::Engine;
+use vectorizer_core::replication::Replication;
 
 use crate::app::app;
 use crate::config::Config;
@@ -30,6 +35,8 @@ pub enum ServeError {
     Open { data_dir: PathBuf, source: CoreError },
     #[error("cannot listen on {addr} (http.addr): {source}")]
     Bind { addr: SocketAddr, source: std::io::Error },
+    #[error("cannot start replication on {addr} (replication.addr): {source}")]
+    Replication { addr: SocketAddr, source: CoreError },
     #[error("cannot install the SIGTERM/SIGINT handlers: {0}")]
     Signals(std::io::Error),
     #[error("cannot write the ready line to stdout: {0}")]
@@ -77,21 +84,62 @@ async fn serve_until_signal(
     let addr = config.http.addr.0;
     let listener = TcpListener::bind(addr).await.map_err(|source| ServeError::Bind { addr, source })?;
     let local = listener.local_addr().map_err(|source| ServeError::Bind { addr, source })?;
+    let replication = if config.replication.is_enabled() {
+        if local.ip().is_unspecified() && config.replication.announce_http.is_none() {
+            tracing::warn!(
+                http_addr = %local,
+                "replication.announce_http is not set and http.addr is a wildcard address: peers and clients \
+                 will be told {local}; set replication.announce_http to a reachable host:port"
+            );
+        }
+        let repl_config = config.replication.runtime_config(local);
+        let repl_addr = config.replication.listen_addr();
+        let started = Replication::start(Arc::clone(&engine), repl_config)
+            .await
+            .map_err(|source| ServeError::Replication { addr: repl_addr, source })?;
+        Some(started)
+    } else {
+        None
+    };
+    let served = serve_http(config, engine, replication.clone(), listener, local, data_dir).await;
+    if let Some(replication) = replication {
+        tracing::info!("stopping replication");
+        replication.shutdown().await;
+    }
+    served
+}
+
+async fn serve_http(
+    config: &Config,
+    engine: Arc<Engine>,
+    replication: Option<Arc<Replication>>,
+    listener: TcpListener,
+    local: SocketAddr,
+    data_dir: &std::path::Path,
+) -> Result<(), ServeError> {
     let signals = Signals::install()?;
 
     let shown_dir = std::fs::canonicalize(data_dir).unwrap_or_else(|_| data_dir.to_owned());
-    print_ready_line(local, &shown_dir)?;
-    tracing::info!(http_addr = %local, data_dir = %shown_dir.display(), "ready");
+    let repl = replication.as_ref().map(|r| (r.repl_addr(), r.node_id().to_owned()));
+    print_ready_line(local, &shown_dir, repl.as_ref())?;
+    tracing::info!(
+        http_addr = %local,
+        data_dir = %shown_dir.display(),
+        repl_addr = repl.as_ref().map(|(a, _)| a.to_string()),
+        "ready"
+    );
 
+    let mut state = AppState::new(engine, config.http.max_body_bytes);
+    if let Some(replication) = replication {
+        state = state.with_replication(replication);
+    }
     let stopping = Arc::new(Notify::new());
     let stopping_signal = Arc::clone(&stopping);
-    let server = axum::serve(listener, app(AppState::new(engine, config.http.max_body_bytes))).with_graceful_shutdown(
-        async move {
-            let name = signals.wait().await;
-            tracing::info!(signal = name, "shutting down: no new connections, finishing in-flight requests");
-            stopping_signal.notify_one();
-        },
-    );
+    let server = axum::serve(listener, app(state)).with_graceful_shutdown(async move {
+        let name = signals.wait().await;
+        tracing::info!(signal = name, "shutting down: no new connections, finishing in-flight requests");
+        stopping_signal.notify_one();
+    });
     tokio::select! {
         result = server.into_future() => result.map_err(ServeError::Serve),
         () = async { stopping.notified().await; tokio::time::sleep(SHUTDOWN_GRACE).await } => {
@@ -101,15 +149,27 @@ async fn serve_until_signal(
     }
 }
 
-fn print_ready_line(http_addr: SocketAddr, data_dir: &std::path::Path) -> Result<(), ServeError> {
-    /// The ready line, fields in this order.
+fn print_ready_line(
+    http_addr: SocketAddr,
+    data_dir: &std::path::Path,
+    replication: Option<&(SocketAddr, String)>,
+) -> Result<(), ServeError> {
+    /// The ready line, fields in this order; `repl_addr` and `node_id` are null without replication.
     #[derive(serde::Serialize)]
     struct Ready {
         event: &'static str,
         http_addr: String,
         data_dir: String,
+        repl_addr: Option<String>,
+        node_id: Option<String>,
     }
-    let ready = Ready { event: "ready", http_addr: http_addr.to_string(), data_dir: data_dir.display().to_string() };
+    let ready = Ready {
+        event: "ready",
+        http_addr: http_addr.to_string(),
+        data_dir: data_dir.display().to_string(),
+        repl_addr: replication.map(|(addr, _)| addr.to_string()),
+        node_id: replication.map(|(_, id)| id.clone()),
+    };
     let line = serde_json::to_string(&ready).map_err(|e| ServeError::Stdout(e.into()))?;
     let mut out = std::io::stdout().lock();
     writeln!(out, "{line}").and_then(|()| out.flush()).map_err(ServeError::Stdout)

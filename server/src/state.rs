@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use vectorizer_core::CoreError;
 use vectorizer_core::engine::Engine;
+use vectorizer_core::replication::Replication;
 
 use crate::error::ApiError;
 
@@ -17,12 +18,20 @@ pub struct AppState {
     pub engine: Arc<Engine>,
     /// `http.max_body_bytes`, enforced by the body limit layer and named in 413 answers.
     pub max_body_bytes: usize,
+    /// The replication runtime; `None` when `replication.enabled` is off.
+    pub replication: Option<Arc<Replication>>,
 }
 
 impl AppState {
-    /// State over an opened engine.
+    /// State over an opened engine, without replication.
     pub fn new(engine: Arc<Engine>, max_body_bytes: usize) -> Self {
-        Self { engine, max_body_bytes }
+        Self { engine, max_body_bytes, replication: None }
+    }
+
+    /// The same state with a running replication runtime.
+    pub fn with_replication(mut self, replication: Arc<Replication>) -> Self {
+        self.replication = Some(replication);
+        self
     }
 
     /// Runs `f` with the engine on the blocking thread pool.
@@ -32,12 +41,19 @@ impl AppState {
         F: FnOnce(&Engine) -> Result<T, CoreError> + Send + 'static,
     {
         let engine = Arc::clone(&self.engine);
-        match tokio::task::spawn_blocking(move || f(&engine)).await {
-            Ok(result) => result.map_err(ApiError::from),
-            Err(join) if join.is_panic() => {
-                Err(ApiError::internal("the request handler panicked (see the server log)"))
-            }
-            Err(join) => Err(ApiError::internal(format!("the request handler was cancelled: {join}"))),
-        }
+        blocking(move || f(&engine)).await
+    }
+}
+
+/// Runs `f` on the blocking thread pool (for engine and replication calls that may touch the disk).
+pub async fn blocking<T, F>(f: F) -> Result<T, ApiError>
+where
+    T: Send + 'static,
+    F: FnOnce() -> Result<T, CoreError> + Send + 'static,
+{
+    match tokio::task::spawn_blocking(f).await {
+        Ok(result) => result.map_err(ApiError::from),
+        Err(join) if join.is_panic() => Err(ApiError::internal("the request handler panicked (see the server log)")),
+        Err(join) => Err(ApiError::internal(format!("the request handler was cancelled: {join}"))),
     }
 }

@@ -8,7 +8,10 @@
 //!   [`Node::restart`] (same data dir), plus helpers to damage data files.
 //! - [`http`]: [`Http`], one request per connection, every failure an `io::Error`.
 //! - [`poll`]: [`poll_until`] instead of fixed sleeps.
-//! - [`proxy`]: [`Proxy`] with exact per-direction byte counters, delay, stall, cut and refuse.
+//! - [`proxy`]: [`Proxy`] with exact per-direction byte counters, delay, stall, cut, refuse and a
+//!   one-shot byte corruption.
+//! - [`cluster`]: replication clusters ([`ReplSettings::master`], [`ReplSettings::replica`],
+//!   [`ReplSettings::replica_via_proxy`]), typed status reads, digest convergence waits, RSS.
 //!
 //! Typical use:
 //! ```no_run
@@ -20,12 +23,14 @@
 //! ```
 
 pub mod binary;
+pub mod cluster;
 pub mod http;
 pub mod node;
 pub mod poll;
 pub mod proxy;
 
 pub use binary::vectorizer_bin;
+pub use cluster::{ProxiedReplica, ReplSettings};
 pub use http::{Http, Response};
 pub use node::{Node, NodeOptions, StartFailure};
 pub use poll::{poll_until, try_poll_until};

@@ -163,6 +163,23 @@ impl Node {
         result.unwrap_or_else(|e| panic!("{e}"));
     }
 
+    /// Like [`Node::restart_on_same_port`] (SIGTERM first if running) and also keeps the replication
+    /// port: `--repl-addr` is pinned to the previous start's `repl_addr` for this and every later start, so replicas and
+    /// proxies pointing at it reach the node again.
+    #[track_caller]
+    pub fn restart_on_same_ports(&mut self) {
+        let repl = self.repl_addr().to_string();
+        self.pin_repl_addr(&repl);
+        self.restart_on_same_port();
+    }
+
+    fn pin_repl_addr(&mut self, addr: &str) {
+        match self.opts.args.iter().position(|a| a == "--repl-addr") {
+            Some(i) if i + 1 < self.opts.args.len() => self.opts.args[i + 1] = addr.to_owned(),
+            _ => self.opts.args.extend(["--repl-addr".to_owned(), addr.to_owned()]),
+        }
+    }
+
     fn spawn(&mut self) -> Result<(), StartFailure> {
         self.starts += 1;
         let mut log =
@@ -235,6 +252,27 @@ impl Node {
     /// The ready line printed by the most recent successful start.
     pub fn ready_line(&self) -> Option<&str> {
         self.ready_line.as_deref()
+    }
+
+    /// A field of the most recent ready line, if present and a string.
+    fn ready_field(&self, field: &str) -> Option<String> {
+        let line = self.ready_line.as_deref()?;
+        let value: serde_json::Value = serde_json::from_str(line).ok()?;
+        value[field].as_str().map(str::to_owned)
+    }
+
+    /// The replication address of the most recent start (`repl_addr` of the ready line).
+    #[track_caller]
+    pub fn repl_addr(&self) -> SocketAddr {
+        self.ready_field("repl_addr")
+            .and_then(|a| a.parse().ok())
+            .unwrap_or_else(|| panic!("no repl_addr in the ready line {:?}", self.ready_line))
+    }
+
+    /// The node id of the most recent start (`node_id` of the ready line).
+    #[track_caller]
+    pub fn node_id(&self) -> String {
+        self.ready_field("node_id").unwrap_or_else(|| panic!("no node_id in the ready line {:?}", self.ready_line))
     }
 
     /// A client for the running process.

@@ -7,7 +7,9 @@
 //!   builds up) and start again;
 //! - [`Proxy::cut`]: close every current connection (both sockets), new ones are still accepted;
 //! - [`Proxy::refuse`]: accept-and-close new connections immediately (the listening port stays bound,
-//!   so clients see the connection closed rather than `ECONNREFUSED`).
+//!   so clients see the connection closed rather than `ECONNREFUSED`);
+//! - [`Proxy::corrupt_once`]: flip every bit of the byte at a given position of one direction of
+//!   the first connection whose stream reaches it (once; byte counts are unchanged).
 //!
 //! Invariant: the byte counter of a direction is exactly the number of bytes successfully written to
 //! the destination in that direction, summed over all connections; order within a direction is kept.
@@ -49,6 +51,8 @@ struct Controls {
     stalled: bool,
     refuse: bool,
     stopping: bool,
+    /// Armed corruption per direction: position within one connection's stream.
+    corrupt_at: [Option<u64>; 2],
 }
 
 /// Liveness of one proxied connection, shared by its four threads.
@@ -95,6 +99,7 @@ struct Shared {
     forwarded: [AtomicU64; 2],
     conns: Mutex<Vec<Conn>>,
     accepted: AtomicU64,
+    corrupted: AtomicU64,
 }
 
 impl Shared {
@@ -113,6 +118,18 @@ impl Shared {
             c = self.changed.wait(c).unwrap_or_else(std::sync::PoisonError::into_inner);
         }
         !conn.is_closed() && !c.stopping
+    }
+
+    /// Applies an armed corruption of `dir` if it falls in `chunk`, which starts at `position` of its
+    /// connection's stream.
+    fn maybe_corrupt(&self, dir: Direction, position: u64, chunk: &mut [u8]) {
+        let mut c = self.controls();
+        let Some(at) = c.corrupt_at[dir.index()] else { return };
+        if let Some(i) = at.checked_sub(position).and_then(|i| usize::try_from(i).ok()).filter(|&i| i < chunk.len()) {
+            chunk[i] = !chunk[i];
+            c.corrupt_at[dir.index()] = None;
+            self.corrupted.fetch_add(1, Ordering::SeqCst);
+        }
     }
 
     /// Blocks until `received + delay(dir)` has passed and forwarding is not stalled; false if the
@@ -154,6 +171,7 @@ impl Proxy {
             forwarded: [AtomicU64::new(0), AtomicU64::new(0)],
             conns: Mutex::new(Vec::new()),
             accepted: AtomicU64::new(0),
+            corrupted: AtomicU64::new(0),
         });
         let acceptor_shared = Arc::clone(&shared);
         let acceptor = std::thread::Builder::new()
@@ -217,6 +235,18 @@ impl Proxy {
     /// While `on`, new connections are accepted and closed at once.
     pub fn refuse(&self, on: bool) {
         self.shared.controls().refuse = on;
+    }
+
+    /// Arms a one-shot corruption: the byte at `position` (0-based, counted from the start of one
+    /// connection's stream in `dir`) of the first connection that reaches it is inverted. Byte
+    /// counters are unaffected. Re-arming replaces an armed position.
+    pub fn corrupt_once(&self, dir: Direction, position: u64) {
+        self.shared.controls().corrupt_at[dir.index()] = Some(position);
+    }
+
+    /// Bytes corrupted so far.
+    pub fn corrupted(&self) -> u64 {
+        self.shared.corrupted.load(Ordering::SeqCst)
     }
 }
 
@@ -307,11 +337,14 @@ fn read_side(mut from: TcpStream, tx: &SyncSender<(Instant, Vec<u8>)>, shared: &
 }
 
 fn write_side(mut to: TcpStream, rx: &Receiver<(Instant, Vec<u8>)>, dir: Direction, shared: &Shared, conn: &ConnState) {
-    for (received, chunk) in rx {
+    let mut position = 0u64;
+    for (received, mut chunk) in rx {
         if !shared.wait_due(dir, received, conn) {
             conn.direction_finished();
             return;
         }
+        shared.maybe_corrupt(dir, position, &mut chunk);
+        position += chunk.len() as u64;
         if to.write_all(&chunk).is_err() {
             // The destination is gone: close the whole connection so the other side notices.
             conn.closed.store(true, Ordering::SeqCst);

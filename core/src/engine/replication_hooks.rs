@@ -64,7 +64,20 @@ impl Engine {
 
     /// Applies consecutive records received from the master and waits until they are durable.
     /// Returns the durable applied offset (what the replica acknowledges).
+    /// Equivalent to [`Engine::apply_replicated_nowait`] then [`Engine::wait_replicated_durable`].
     pub fn apply_replicated(&self, records: &[Record]) -> Result<u64> {
+        let last = self.apply_replicated_nowait(records)?;
+        self.wait_replicated_durable(last)?;
+        Ok(last)
+    }
+
+    /// Appends consecutive records received from the master to the log and applies them, without
+    /// waiting for durability: they are visible to readers when this returns. Returns the applied
+    /// offset (the log's last offset). Records at or below it are skipped; a gap is refused with
+    /// `OffsetMismatch`. A replica acknowledges an offset only after
+    /// [`Engine::wait_replicated_durable`] returned for it, so the next frame can be applied while
+    /// the previous one is being fsynced.
+    pub fn apply_replicated_nowait(&self, records: &[Record]) -> Result<u64> {
         let last = {
             let mut gate = self.gate.lock();
             if gate.closed {
@@ -99,11 +112,22 @@ impl Engine {
         if let Some(workers) = self.workers.lock().as_ref() {
             workers.notify_linkers();
         }
-        if let Err(e) = self.log.wait_durable(last) {
-            self.gate.lock().failed = Some(format!("fsync failed at offset {last}: {e}; restart the node"));
-            return Err(e);
-        }
         Ok(last)
+    }
+
+    /// Blocks until the replicated records up to `offset` are durable per the fsync policy (group
+    /// commit: one fsync serves every waiter). A failed fsync stops the engine (it cannot know
+    /// what reached the disk); an offset that is not (or no longer) in the log is only reported.
+    pub fn wait_replicated_durable(&self, offset: u64) -> Result<()> {
+        match self.log.wait_durable(offset) {
+            Ok(()) => Ok(()),
+            Err(e @ CoreError::InvalidArgument { .. }) => Err(e),
+            Err(e) => {
+                self.gate.lock().failed = Some(format!("fsync failed at offset {offset}: {e}; restart the node"));
+                tracing::error!(offset, error = %e, "fsync of replicated records failed; refusing further writes");
+                Err(e)
+            }
+        }
     }
 
     /// Directory where a replica stages snapshots while receiving them.

@@ -56,8 +56,17 @@ impl LinkState {
         }
     }
 
-    /// Marks the link up (after a successful handshake).
-    pub fn up(&self, master_http: String, now_ms: u64) {
+    /// Records a frame from the master that carries no offset (a snapshot chunk): the master is
+    /// alive, nothing is known about being caught up.
+    pub fn heard_frame(&self, now_ms: u64) {
+        self.inner.lock().last_heard_ms = now_ms;
+    }
+
+    /// Marks the link up (after a successful handshake). `master_last_offset` is the master's
+    /// position as the handshake told it; it *replaces* the last known master offset, so a new
+    /// master whose log is shorter than the previous one's does not leave a stale pending count.
+    pub fn up(&self, master_http: String, master_last_offset: u64, now_ms: u64) {
+        self.master_offset_seen.store(master_last_offset, Ordering::SeqCst);
         let mut inner = self.inner.lock();
         inner.link_up = true;
         inner.link_down_since_ms = None;
@@ -86,6 +95,11 @@ impl LinkState {
         inner.sync_is_full = full;
         inner.sync_target = target;
         inner.sync_progress = None;
+    }
+
+    /// Progress of a full sync: snapshot body bytes received so far out of the total.
+    pub fn sync_progress(&self, bytes_done: u64, bytes_total: u64) {
+        self.inner.lock().sync_progress = Some(SyncProgress { bytes_done, bytes_total });
     }
 
     /// Called after each apply: returns `Some(full)` when this apply completed the sync.
@@ -135,7 +149,7 @@ mod tests {
     fn lag_grows_while_down_and_resets_when_caught_up() {
         let link = LinkState::default();
         link.following_since_ms.store(1_000, Ordering::SeqCst);
-        link.up("m:1".into(), 1_000);
+        link.up("m:1".into(), 0, 1_000);
         link.heard(10, 10, 1_100);
         assert_eq!(link.lag_ms(10, 1_150, 10_000), 0);
         link.down(Some("reset".into()), 2_000);
@@ -148,7 +162,7 @@ mod tests {
     fn behind_the_master_is_not_caught_up() {
         let link = LinkState::default();
         link.following_since_ms.store(0, Ordering::SeqCst);
-        link.up("m:1".into(), 0);
+        link.up("m:1".into(), 0, 0);
         link.heard(5, 5, 100);
         link.heard(50, 20, 400);
         assert_eq!(link.lag_ms(20, 500, 10_000), 400, "caught up last at 100");
@@ -159,7 +173,7 @@ mod tests {
     #[test]
     fn silence_longer_than_the_heartbeat_shows_as_lag() {
         let link = LinkState::default();
-        link.up("m:1".into(), 0);
+        link.up("m:1".into(), 0, 0);
         link.heard(5, 5, 1_000);
         assert_eq!(link.lag_ms(5, 2_000, 1_000), 0, "within 1.5 heartbeats");
         assert_eq!(link.lag_ms(5, 3_000, 1_000), 2_000, "silent past 1.5 heartbeats");

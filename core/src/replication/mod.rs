@@ -31,5 +31,8 @@ pub mod registry;
 pub mod replica;
 pub mod stats;
 
+#[cfg(test)]
+mod tests;
+
 pub use config::ReplicationConfig;
 pub use node::Replication;

@@ -72,6 +72,8 @@ pub struct Shared {
     pub counters: Counters,
     /// Master side: every replica ever seen.
     pub registry: Registry,
+    /// One state-file save at a time (the periodic tick and role changes share the temp file).
+    save_lock: Mutex<()>,
     /// Replica side: the link to the master.
     pub link: LinkState,
 }
@@ -136,7 +138,24 @@ impl Shared {
 
     /// Writes the state file (blocking I/O: call from a blocking context).
     pub fn persist_now(&self) -> Result<()> {
+        // The persist tick and role changes save concurrently and share the state file's temporary
+        // name: one save at a time, each taking the state under the lock, so the last file written
+        // holds the newest state (never a tick's older copy written after a role change's save).
+        let _one_save = self.save_lock.lock();
         persist::save(&self.engine.config().data_dir, &self.to_persisted())
+    }
+
+    /// Makes `new_role` durable, then (and only then) the role in memory. If the save fails
+    /// nothing changes, so the node never acts on a role it could not persist.
+    pub fn commit_role(&self, new_role: RoleState) -> Result<()> {
+        let _one_save = self.save_lock.lock();
+        let mut state = self.to_persisted();
+        state.role = Some(new_role.role);
+        state.master = new_role.master.clone();
+        state.history = new_role.history.clone();
+        persist::save(&self.engine.config().data_dir, &state)?;
+        *self.role.lock() = new_role;
+        Ok(())
     }
 }
 
@@ -225,6 +244,7 @@ impl Replication {
             },
             link: LinkState::default(),
             registry: Registry::restore(&replicas),
+            save_lock: Mutex::new(()),
             role: Mutex::new(role.clone()),
             engine,
             config,
@@ -293,16 +313,17 @@ impl Replication {
         if self.shared.role() == ReplicationRole::Master {
             return Err(CoreError::ReplicationConflict { detail: "this node is already the master".into() });
         }
+        let old_role = self.shared.role.lock().clone();
         self.stop_client().await;
-        let new_role = {
-            let mut role = self.shared.role.lock();
-            let new_epoch = role.history.current_epoch().max(self.shared.engine.epoch()) + 1;
-            role.history.begin(new_epoch, self.shared.engine.last_offset() + 1)?;
-            role.role = ReplicationRole::Master;
-            role.master = None;
-            role.clone()
-        };
-        self.persist().await?;
+        let mut new_role = old_role.clone();
+        let new_epoch = new_role.history.current_epoch().max(self.shared.engine.epoch()) + 1;
+        new_role.history.begin(new_epoch, self.shared.engine.last_offset() + 1)?;
+        new_role.role = ReplicationRole::Master;
+        new_role.master = None;
+        if let Err(e) = self.commit_role(new_role.clone()).await {
+            self.resume_following(&old_role).await;
+            return Err(e);
+        }
         apply_role_to_engine(&self.shared, &new_role);
         self.shared.link.down(None, now_ms());
         tracing::warn!(epoch = new_role.history.current_epoch(), "promoted to master");
@@ -322,16 +343,17 @@ impl Replication {
             return Err(CoreError::invalid("master", format!("{master} is this node's own replication address")));
         }
         let _control = self.control.lock().await;
+        let old_role = self.shared.role.lock().clone();
         self.stop_client().await;
-        let new_role = {
-            let mut role = self.shared.role.lock();
-            role.role = ReplicationRole::Replica;
-            role.master = Some(master.clone());
-            role.clone()
-        };
+        let mut new_role = old_role.clone();
+        new_role.role = ReplicationRole::Replica;
+        new_role.master = Some(master.clone());
+        if let Err(e) = self.commit_role(new_role.clone()).await {
+            self.resume_following(&old_role).await;
+            return Err(e);
+        }
         apply_role_to_engine(&self.shared, &new_role);
         self.shared.registry.close_all();
-        self.persist().await?;
         self.shared.link.following_since_ms.store(now_ms(), Ordering::SeqCst);
         self.start_client(master.clone()).await;
         tracing::warn!(%master, "now a replica");
@@ -362,6 +384,18 @@ impl Replication {
         if let Some(client) = self.client.lock().await.take() {
             client.cancel.cancel();
             let _ = client.task.await;
+        }
+    }
+
+    async fn commit_role(&self, new_role: RoleState) -> Result<()> {
+        let s = self.shared.clone();
+        tokio::task::spawn_blocking(move || s.commit_role(new_role)).await.map_err(join_error)?
+    }
+
+    /// After a failed role change: follow the old master again if the node was following one.
+    async fn resume_following(&self, old_role: &RoleState) {
+        if let (ReplicationRole::Replica, Some(master)) = (old_role.role, old_role.master.clone()) {
+            self.start_client(master).await;
         }
     }
 

@@ -45,8 +45,13 @@ pub struct SessionFacts {
     pub last_error: Option<String>,
     /// Status last reported by the health ticker (to log transitions once).
     pub last_status: ReplicaStatus,
-    /// Cancels the live session (health timeout, buffer overflow, replaced, demotion).
+    /// Cancels the live session (health timeout, buffer overflow, replaced, demotion). Taken
+    /// (`None`) as soon as someone closes the session, so a closing session is no longer live.
     pub close: Option<CancellationToken>,
+    /// The replica's position as the live session knows it: its applied offset from the Hello
+    /// (partial sync), the snapshot offset once a full sync chose one, then its acknowledgements.
+    /// `None` while a full sync prepares its snapshot. Drives log pinning and the backlog cap.
+    pub position: Option<u64>,
 }
 
 /// One replica as the master sees it.
@@ -91,7 +96,27 @@ impl Drop for SessionGuard {
             facts.syncing = false;
             facts.sync_progress = None;
             facts.close = None;
+            facts.position = None;
             facts.link_down_since_ms = Some(crate::engine::now_ms());
+        }
+    }
+}
+
+impl SessionGuard {
+    /// Records why this session failed, unless a newer session of the same replica took over
+    /// (its link facts are not this session's to change).
+    pub fn fail(&self, error: impl Into<String>) {
+        let mut facts = self.entry.facts.lock();
+        if facts.session == self.session {
+            facts.last_error = Some(error.into());
+        }
+    }
+
+    /// Sets the replica's position as this session knows it (see [`SessionFacts::position`]).
+    pub fn set_position(&self, offset: u64) {
+        let mut facts = self.entry.facts.lock();
+        if facts.session == self.session {
+            facts.position = Some(offset);
         }
     }
 }
@@ -118,6 +143,7 @@ impl ReplicaEntry {
                 last_error: None,
                 last_status: ReplicaStatus::Disconnected,
                 close: None,
+                position: None,
             }),
             oldest_unacked: Mutex::new(None),
         }
@@ -137,6 +163,9 @@ impl ReplicaEntry {
             self.operations_synced.fetch_add(offset - prev, Ordering::Relaxed);
         }
         let mut facts = self.facts.lock();
+        if let Some(position) = facts.position.as_mut() {
+            *position = (*position).max(offset);
+        }
         if facts.syncing && offset >= facts.sync_target {
             facts.syncing = false;
             facts.sync_progress = None;
@@ -174,6 +203,27 @@ impl ReplicaEntry {
         if let Some(token) = self.facts.lock().close.take() {
             token.cancel();
         }
+    }
+
+    /// Closes the live session recording `reason` as the link's last error. Returns false (and
+    /// records nothing) when no live session was left to close, so concurrent closers (two health
+    /// ticks) act and count once.
+    pub fn close_session_because(&self, reason: impl Into<String>) -> bool {
+        let mut facts = self.facts.lock();
+        match facts.close.take() {
+            Some(token) => {
+                facts.last_error = Some(reason.into());
+                token.cancel();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Whether a session is live and not being closed.
+    pub fn is_live(&self) -> bool {
+        let facts = self.facts.lock();
+        facts.link_up && facts.close.is_some()
     }
 
     /// Current lag in ms; `timestamp_of(offset)` returns the append time of a record.
@@ -308,6 +358,7 @@ impl Registry {
             facts.sync_progress = None;
             facts.link_down_since_ms = None;
             facts.close = Some(cancel.clone());
+            facts.position = None;
         }
         entry.heard(now_ms);
         Ok(SessionGuard { entry, session, cancel })
@@ -336,10 +387,10 @@ impl Registry {
             .collect()
     }
 
-    /// Closes every live session (demotion, shutdown).
+    /// Closes every live session (demotion, shutdown), recording why on each.
     pub fn close_all(&self) {
         for entry in self.entries() {
-            entry.close_session();
+            entry.close_session_because("link closed by the master (role change or shutdown)");
         }
     }
 
@@ -400,6 +451,35 @@ mod tests {
         assert!(reg.attach("r2", announced(), 1, 3).is_err(), "one live replica max");
         drop(first);
         assert!(second.entry.facts.lock().link_up, "the old guard does not mark the new session down");
+    }
+
+    #[test]
+    fn closing_records_the_reason_once_and_a_replaced_session_cannot_overwrite_facts() {
+        let reg = Registry::default();
+        let old = reg.attach("r1", announced(), 4, 1).expect("attach");
+        old.set_position(10);
+        assert!(old.entry.is_live());
+        assert!(old.entry.close_session_because("first reason"));
+        assert!(!old.entry.close_session_because("second reason"), "already closing: nothing to close");
+        assert!(!old.entry.is_live(), "a closing session is not live");
+        assert!(old.cancel.is_cancelled());
+        assert_eq!(old.entry.facts.lock().last_error.as_deref(), Some("first reason"));
+
+        let new = reg.attach("r1", announced(), 4, 2).expect("reconnect");
+        assert_eq!(new.entry.facts.lock().position, None, "a new session starts without a position");
+        old.fail("late error of the old session");
+        old.set_position(99);
+        assert_eq!(new.entry.facts.lock().last_error.as_deref(), Some("first reason"));
+        assert_eq!(new.entry.facts.lock().position, None);
+        new.set_position(20);
+        new.entry.record_ack(25, 3);
+        new.entry.record_ack(22, 4);
+        assert_eq!(new.entry.facts.lock().position, Some(25), "acks advance the position, never back");
+        new.fail("new session error");
+        assert_eq!(new.entry.facts.lock().last_error.as_deref(), Some("new session error"));
+        drop(new);
+        assert_eq!(old.entry.facts.lock().position, None, "a dropped session pins nothing");
+        reg.close_all();
     }
 
     #[test]

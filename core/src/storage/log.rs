@@ -332,6 +332,22 @@ impl OpLog {
         Ok(records)
     }
 
+    /// Bytes on disk of the stored records with offset > `offset` (every stored record when
+    /// `offset` precedes the oldest one, 0 when it is at or past the last one). Computed from the
+    /// segments' in-memory indexes under the append lock: no I/O, cost proportional to the number
+    /// of segments after `offset` (the master checks each replica's backlog with it every tick).
+    pub fn bytes_after(&self, offset: u64) -> u64 {
+        let st = self.shared.state.lock();
+        let mut total = 0;
+        for seg in st.segments.iter().rev() {
+            total += seg.bytes_after(offset);
+            if seg.first_offset <= offset {
+                break;
+            }
+        }
+        total
+    }
+
     /// Removes every record with offset > `offset`; returns how many were removed (divergence
     /// handling on a replica). `offset` may be `first_offset - 1` (removes everything); older
     /// offsets are `CoreError::OffsetCompacted`. The cut is durable on return.

@@ -200,6 +200,21 @@ impl Segment {
         Ok(())
     }
 
+    /// Bytes of the records of this segment with offset > `offset` (all of them when `offset`
+    /// precedes the segment, none when it is at or past its last record).
+    pub(crate) fn bytes_after(&self, offset: u64) -> u64 {
+        match self.last_offset() {
+            Some(last) if offset < last => {
+                if offset < self.first_offset {
+                    self.len
+                } else {
+                    self.len - self.end_of(offset)
+                }
+            }
+            _ => 0,
+        }
+    }
+
     /// Byte position of the record with offset `offset` (which must be in this segment).
     fn position(&self, offset: u64) -> u64 {
         u64::from(self.positions[(offset - self.first_offset) as usize])

@@ -11,6 +11,7 @@
 //! by [`layers`] and typed by the same deserializers as the file.
 
 pub mod layers;
+pub mod replication;
 pub mod values;
 
 use std::path::{Path, PathBuf};
@@ -22,7 +23,8 @@ use vectorizer_core::model::Limits;
 use vectorizer_core::storage::Retention;
 
 pub use layers::{ENV_PREFIX, Layers};
-pub use values::{FsyncSetting, ListenAddr, LogFormat};
+pub use replication::ReplicationSection;
+pub use values::{FsyncSetting, HostPort, ListenAddr, LogFormat, Secret};
 
 /// Why the configuration was rejected. The process exits with code 2 on any of these.
 #[derive(Debug, thiserror::Error)]
@@ -69,6 +71,10 @@ pub struct Overrides {
     pub http_addr: Option<String>,
     pub log_format: Option<String>,
     pub fsync: Option<String>,
+    /// `--repl-addr` (replication.addr; implies replication.enabled unless it is set explicitly).
+    pub repl_addr: Option<String>,
+    /// `--replica-of` (replication.replica_of; implies replication.enabled likewise).
+    pub replica_of: Option<String>,
 }
 
 /// The whole configuration.
@@ -80,6 +86,7 @@ pub struct Config {
     pub limits: LimitsConfig,
     pub index: IndexConfig,
     pub log: LogConfig,
+    pub replication: ReplicationSection,
 }
 
 /// `[http]`: the REST API listener.
@@ -206,6 +213,8 @@ impl Config {
             ("http", "addr", "--http-addr", &overrides.http_addr),
             ("log", "format", "--log-format", &overrides.log_format),
             ("storage", "fsync", "--fsync", &overrides.fsync),
+            ("replication", "addr", "--repl-addr", &overrides.repl_addr),
+            ("replication", "replica_of", "--replica-of", &overrides.replica_of),
         ];
         for (section, key, flag, value) in flags {
             if let Some(value) = value {
@@ -248,6 +257,7 @@ impl Config {
         at_least("limits.max_batch", self.limits.max_batch as u64, 1)?;
         at_least("limits.max_search_limit", self.limits.max_search_limit as u64, 1)?;
         at_least("index.threads", self.index.threads as u64, 1)?;
+        self.replication.validate().map_err(|(key, message)| invalid(key, message))?;
         if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log.level) {
             return Err(invalid(
                 "log.level",
@@ -260,9 +270,11 @@ impl Config {
         Ok(())
     }
 
-    /// The engine's share of the configuration.
+    /// The engine's share of the configuration. The log's retention is `replication.backlog_*` where
+    /// set (the partial-sync window), else `storage.retention_*`.
     pub fn engine_config(&self) -> EngineConfig {
         let s = &self.storage;
+        let r = &self.replication;
         EngineConfig {
             data_dir: s.data_dir.clone(),
             fsync: s.fsync.0,
@@ -275,7 +287,10 @@ impl Config {
             snapshot_every_ops: s.snapshot_every_ops,
             snapshot_every_secs: s.snapshot_every_secs,
             snapshots_to_keep: s.snapshots_to_keep,
-            retention: Retention { max_bytes: s.retention_bytes, max_age: Duration::from_secs(s.retention_secs) },
+            retention: Retention {
+                max_bytes: r.backlog_bytes.unwrap_or(s.retention_bytes),
+                max_age: Duration::from_secs(r.backlog_secs.unwrap_or(s.retention_secs)),
+            },
             index_threads: self.index.threads,
         }
     }

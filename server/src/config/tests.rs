@@ -118,6 +118,7 @@ fn file_then_env_then_flags() {
         http_addr: Some("127.0.0.1:0".into()),
         log_format: Some("json".into()),
         fsync: Some("always".into()),
+        ..Overrides::default()
     };
     let c = load(Some(toml), &vars, &flags).expect("flags");
     assert_eq!(c.storage.fsync.0, FsyncPolicy::Always);
@@ -202,4 +203,215 @@ fn file_problems_are_reported() {
     assert!(e.starts_with("cannot read config file /nonexistent/vectorizer.toml"), "{e}");
     let e = error(Some("[http\naddr = 1"), &[], &Overrides::default());
     assert!(e.contains("is not valid TOML"), "{e}");
+}
+
+fn repl_flags(addr: Option<&str>, replica_of: Option<&str>) -> Overrides {
+    Overrides { repl_addr: addr.map(str::to_owned), replica_of: replica_of.map(str::to_owned), ..Overrides::default() }
+}
+
+#[test]
+fn replication_is_off_by_default_and_flags_turn_it_on() {
+    let c = load(None, &[], &Overrides::default()).expect("defaults");
+    let r = &c.replication;
+    assert!(!r.is_enabled());
+    assert_eq!(r.listen_addr().to_string(), "127.0.0.1:7001");
+    assert_eq!(
+        (r.heartbeat_interval_ms, r.lagging_threshold_ms, r.disconnect_timeout_ms),
+        (10_000, 1000, 60_000),
+        "the spec's thresholds"
+    );
+    assert_eq!((r.replica_buffer_bytes, r.max_replicas, r.stats_enabled), (256 * 1024 * 1024, 16, true));
+    assert_eq!((r.backlog_bytes, r.backlog_secs), (None, None));
+
+    let c = load(None, &[], &repl_flags(Some("127.0.0.1:0"), None)).expect("--repl-addr");
+    assert!(c.replication.is_enabled());
+    assert_eq!(c.replication.listen_addr().port(), 0);
+    let c = load(None, &[], &repl_flags(None, Some("127.0.0.1:7001"))).expect("--replica-of");
+    assert!(c.replication.is_enabled());
+    assert_eq!(c.replication.replica_of, Some(HostPort("127.0.0.1:7001".into())));
+    // Explicitly disabled wins over the implication.
+    let c = load(None, &[("VECTORIZER__REPLICATION__ENABLED", "false")], &repl_flags(Some("127.0.0.1:0"), None))
+        .expect("disabled");
+    assert!(!c.replication.is_enabled());
+    let c = load(Some("[replication]\nenabled = true\n"), &[], &Overrides::default()).expect("enabled");
+    assert!(c.replication.is_enabled());
+    // Setting the address in the file or environment implies it too.
+    let c = load(None, &[("VECTORIZER__REPLICATION__REPLICA_OF", "m.internal:7001")], &Overrides::default())
+        .expect("env replica_of");
+    assert!(c.replication.is_enabled());
+}
+
+#[test]
+fn every_replication_key_reaches_the_runtime_config() {
+    let c = load(
+        Some(
+            r#"
+            [replication]
+            enabled = true
+            addr = "0.0.0.0:7100"
+            replica_of = "10.0.0.1:7001"
+            auth_secret = "s3cret"
+            heartbeat_interval_ms = 200
+            lagging_threshold_ms = 300
+            disconnect_timeout_ms = 2000
+            replica_buffer_bytes = 4096
+            max_replicas = 3
+            stats_enabled = false
+            node_id = "node-a"
+            announce_http = "public.example:15002"
+            announce_repl = "public.example:7100"
+            backlog_bytes = 1000
+            backlog_secs = 20
+            reconnect_min_ms = 10
+            reconnect_max_ms = 500
+            "#,
+        ),
+        &[],
+        &Overrides::default(),
+    )
+    .expect("valid");
+    assert!(!format!("{c:?}").contains("s3cret"), "the secret never appears in Debug output");
+    let r = c.replication.runtime_config("127.0.0.1:15002".parse().expect("addr"));
+    assert_eq!(r.listen_addr, "0.0.0.0:7100");
+    assert_eq!(r.replica_of.as_deref(), Some("10.0.0.1:7001"));
+    assert_eq!(r.auth_secret.as_deref(), Some("s3cret"));
+    assert_eq!(r.heartbeat_interval, Duration::from_millis(200));
+    assert_eq!(r.health.lagging_threshold, Duration::from_millis(300));
+    assert_eq!(r.health.disconnect_timeout, Duration::from_millis(2000));
+    assert_eq!((r.replica_buffer_bytes, r.max_replicas, r.stats_enabled), (4096, 3, false));
+    assert_eq!(r.node_id.as_deref(), Some("node-a"));
+    assert_eq!(r.announce_http, "public.example:15002");
+    assert_eq!(r.announce_repl.as_deref(), Some("public.example:7100"));
+    assert_eq!((r.reconnect_min, r.reconnect_max), (Duration::from_millis(10), Duration::from_millis(500)));
+    // The backlog feeds the log's retention and wins over storage.retention_*.
+    assert_eq!(c.engine_config().retention, Retention { max_bytes: 1000, max_age: Duration::from_secs(20) });
+}
+
+#[test]
+fn announce_http_defaults_to_the_bound_address_and_backlog_to_storage_retention() {
+    let vars = [("VECTORIZER__STORAGE__RETENTION_BYTES", "77"), ("VECTORIZER__STORAGE__RETENTION_SECS", "88")];
+    let c = load(None, &vars, &repl_flags(Some("127.0.0.1:0"), None)).expect("valid");
+    let r = c.replication.runtime_config("127.0.0.1:4321".parse().expect("addr"));
+    assert_eq!(r.announce_http, "127.0.0.1:4321");
+    assert_eq!(r.announce_repl, None, "the runtime announces its bound address");
+    assert_eq!(r.auth_secret, None);
+    assert_eq!(c.engine_config().retention, Retention { max_bytes: 77, max_age: Duration::from_secs(88) });
+    // Only one of the two backlog keys set: each falls back on its own.
+    let c =
+        load(None, &[("VECTORIZER__REPLICATION__BACKLOG_SECS", "5"), vars[0]], &Overrides::default()).expect("valid");
+    assert_eq!(c.engine_config().retention, Retention { max_bytes: 77, max_age: Duration::from_secs(5) });
+}
+
+#[test]
+fn replication_rules_name_the_key() {
+    /// Environment, flags, and the start of the expected error.
+    type Case<'a> = (&'a [(&'a str, &'a str)], Overrides, &'a str);
+    let cases: &[Case<'_>] = &[
+        (
+            &[],
+            repl_flags(Some("0.0.0.0:7001"), None),
+            "replication.auth_secret: required because replication.addr (0.0.0.0:7001) is not a loopback address",
+        ),
+        (
+            &[("VECTORIZER__REPLICATION__HEARTBEAT_INTERVAL_MS", "0")],
+            Overrides::default(),
+            "replication.heartbeat_interval_ms: must be greater than 0, got 0",
+        ),
+        (
+            &[("VECTORIZER__REPLICATION__LAGGING_THRESHOLD_MS", "0")],
+            Overrides::default(),
+            "replication.lagging_threshold_ms: must be greater than 0",
+        ),
+        (
+            &[("VECTORIZER__REPLICATION__DISCONNECT_TIMEOUT_MS", "0")],
+            Overrides::default(),
+            "replication.disconnect_timeout_ms: must be greater than 0",
+        ),
+        (
+            &[("VECTORIZER__REPLICATION__REPLICA_BUFFER_BYTES", "0")],
+            Overrides::default(),
+            "replication.replica_buffer_bytes: must be greater than 0",
+        ),
+        (
+            &[("VECTORIZER__REPLICATION__MAX_REPLICAS", "0")],
+            Overrides::default(),
+            "replication.max_replicas: must be greater than 0",
+        ),
+        (
+            &[("VECTORIZER__REPLICATION__RECONNECT_MIN_MS", "0")],
+            Overrides::default(),
+            "replication.reconnect_min_ms: must be greater than 0",
+        ),
+        (
+            &[
+                ("VECTORIZER__REPLICATION__RECONNECT_MIN_MS", "600"),
+                ("VECTORIZER__REPLICATION__RECONNECT_MAX_MS", "500"),
+            ],
+            Overrides::default(),
+            "replication.reconnect_min_ms: must be at most replication.reconnect_max_ms (500), got 600",
+        ),
+        (
+            &[
+                ("VECTORIZER__REPLICATION__LAGGING_THRESHOLD_MS", "2000"),
+                ("VECTORIZER__REPLICATION__DISCONNECT_TIMEOUT_MS", "2000"),
+            ],
+            Overrides::default(),
+            "replication.lagging_threshold_ms: must be less than replication.disconnect_timeout_ms (2000), got 2000",
+        ),
+        (
+            &[("VECTORIZER__REPLICATION__HEARTBEAT_INTERVAL_MS", "60000")],
+            Overrides::default(),
+            "replication.heartbeat_interval_ms: must be less than replication.disconnect_timeout_ms (60000)",
+        ),
+        (&[("VECTORIZER__REPLICATION__NODE_ID", " ")], Overrides::default(), "replication.node_id: must not be empty"),
+        (
+            &[],
+            repl_flags(Some("not-an-address"), None),
+            "replication.addr: expected an address like \"127.0.0.1:15002\"",
+        ),
+        (
+            &[],
+            repl_flags(None, Some("10.0.0.1")),
+            "replication.replica_of: expected host:port with a port in 1..=65535",
+        ),
+        (
+            &[("VECTORIZER__REPLICATION__ANNOUNCE_HTTP", "h:0")],
+            Overrides::default(),
+            "replication.announce_http: expected host:port",
+        ),
+        (
+            &[("VECTORIZER__REPLICATION__ANNOUNCE_REPL", "nohost")],
+            Overrides::default(),
+            "replication.announce_repl: expected host:port",
+        ),
+        (
+            &[("VECTORIZER__REPLICATION__AUTH_SECRET", "")],
+            Overrides::default(),
+            "replication.auth_secret: expected a non-empty secret",
+        ),
+        (
+            &[("VECTORIZER__REPLICATION__ENABLED", "yes")],
+            Overrides::default(),
+            "replication.enabled: expected true or false, got \"yes\"",
+        ),
+        (
+            &[("VECTORIZER__REPLICATION__STATS_ENABLED", "1")],
+            Overrides::default(),
+            "replication.stats_enabled: expected true or false, got \"1\"",
+        ),
+    ];
+    for (vars, flags, expected) in cases {
+        let e = error(None, vars, flags);
+        assert!(e.starts_with(expected), "expected {expected:?}, got {e:?}");
+    }
+    // The origin is named for single-key errors.
+    let e = error(None, &[], &repl_flags(None, Some("nowhere")));
+    assert!(e.ends_with("(set by command-line flag --replica-of)"), "{e}");
+    let e = error(Some("[replication]\nmax_replicas = 0\n"), &[], &Overrides::default());
+    assert!(e.contains("(set by config file "), "{e}");
+    // With a secret, a non-loopback bind is fine.
+    let ok = load(None, &[("VECTORIZER__REPLICATION__AUTH_SECRET", "x")], &repl_flags(Some("0.0.0.0:0"), None));
+    assert!(ok.is_ok_and(|c| c.replication.is_enabled()));
+    let e = error(Some("[replication]\nsecret = \"x\"\n"), &[], &Overrides::default());
+    assert!(e.contains("unknown field `secret`") && e.contains("auth_secret"), "{e}");
 }

@@ -105,6 +105,86 @@ impl<'de> serde::Deserialize<'de> for ListenAddr {
     }
 }
 
+/// A peer address `host:port` (port 1..=65535), kept as text: it is resolved when connecting, so a
+/// name may point somewhere else later.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostPort(pub String);
+
+impl HostPort {
+    /// Checks the `host:port` shape.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let ok = text.rsplit_once(':').is_some_and(|(host, port)| {
+            !host.is_empty()
+                && !host.chars().any(char::is_whitespace)
+                && port.parse::<u16>().is_ok_and(|p| p != 0)
+                && !port.starts_with('+')
+        });
+        if ok {
+            Ok(Self(text.to_owned()))
+        } else {
+            Err(format!("expected host:port with a port in 1..=65535 (e.g. \"10.0.0.5:7001\"), got {text:?}"))
+        }
+    }
+}
+
+/// A secret: never shown by `Debug` (configuration values end up in logs and panics).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// The secret itself.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// An optional `true`/`false` (TOML boolean or string).
+pub fn opt_bool<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
+    d.deserialize_any(BoolVisitor).map(Some)
+}
+
+/// A `true`/`false` (TOML boolean or string).
+pub fn bool<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    d.deserialize_any(BoolVisitor)
+}
+
+/// An optional [`u64`].
+pub fn opt_u64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    d.deserialize_any(U64Visitor).map(Some)
+}
+
+/// An optional string.
+pub fn opt_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    d.deserialize_any(TextVisitor).map(Some)
+}
+
+/// An optional listen address.
+pub fn opt_listen_addr<'de, D: Deserializer<'de>>(d: D) -> Result<Option<ListenAddr>, D::Error> {
+    let text = d.deserialize_any(TextVisitor)?;
+    ListenAddr::parse(&text).map(Some).map_err(de::Error::custom)
+}
+
+/// An optional `host:port`.
+pub fn opt_host_port<'de, D: Deserializer<'de>>(d: D) -> Result<Option<HostPort>, D::Error> {
+    let text = d.deserialize_any(TextVisitor)?;
+    HostPort::parse(&text).map(Some).map_err(de::Error::custom)
+}
+
+/// An optional non-empty secret.
+pub fn opt_secret<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Secret>, D::Error> {
+    let text = d.deserialize_any(TextVisitor)?;
+    if text.is_empty() {
+        return Err(de::Error::custom("expected a non-empty secret, got an empty string"));
+    }
+    Ok(Some(Secret(text)))
+}
+
 /// A string value (never a number or table).
 pub fn string<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
     d.deserialize_any(TextVisitor)
@@ -150,6 +230,34 @@ impl Visitor<'_> for TextVisitor {
     }
 }
 
+struct BoolVisitor;
+
+impl Visitor<'_> for BoolVisitor {
+    type Value = bool;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("true or false")
+    }
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<bool, E> {
+        Ok(v)
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<bool, E> {
+        match v.trim() {
+            "true" => Ok(true),
+            "false" => Ok(false),
+            _ => Err(E::custom(format!("expected true or false, got {v:?}"))),
+        }
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<bool, E> {
+        Err(E::custom(format!("expected true or false, got the number {v}")))
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<bool, E> {
+        Err(E::custom(format!("expected true or false, got the number {v}")))
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<bool, E> {
+        Err(E::custom(format!("expected true or false, got the number {v}")))
+    }
+}
+
 struct U64Visitor;
 
 impl Visitor<'_> for U64Visitor {
@@ -188,6 +296,24 @@ mod tests {
             assert!(err.contains(r#""always", "os" or "every_ms:N""#) && err.contains(&format!("{bad:?}")), "{err}");
         }
         assert_eq!(FsyncSetting(FsyncPolicy::EveryMs(7)).to_string(), "every_ms:7");
+    }
+
+    #[test]
+    fn host_port_forms() {
+        for good in ["127.0.0.1:7001", "node-2.internal:1", "[::1]:65535"] {
+            assert_eq!(HostPort::parse(good), Ok(HostPort(good.to_owned())), "{good}");
+        }
+        for bad in ["127.0.0.1", ":7001", "h:0", "h:65536", "h:+5", "a b:1", "h:x", ""] {
+            let err = HostPort::parse(bad).expect_err(bad);
+            assert!(err.starts_with("expected host:port") && err.contains(&format!("{bad:?}")), "{err}");
+        }
+    }
+
+    #[test]
+    fn secrets_are_not_printed() {
+        let s = Secret("hunter2".into());
+        assert_eq!(format!("{s:?}"), "Secret(***)");
+        assert_eq!(s.expose(), "hunter2");
     }
 
     #[test]

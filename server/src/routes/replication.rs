@@ -1,16 +1,22 @@
 //! Replication status and control.
 //!
-//! Status and the replica list are whatever the engine reports. `replicaof` and `promote` answer 409
-//! `replication_conflict` until replication exists (the request body is still validated first).
+//! With replication enabled every route is the runtime's answer (`Replication::status`,
+//! `replicas`, `replica_of`, `promote`). Without it, status is the engine's
+//! `{"role":"master","enabled":false,"stats":null,"replicas":null}`, the replica list is empty, and
+//! `replicaof` / `promote` answer 409 `replication_conflict` (the request body is still validated
+//! first).
+
+use std::sync::Arc;
 
 use axum::extract::State;
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use vectorizer_core::replication::Replication;
 use vectorizer_sdk_types::{ErrorCode, ReplicaListResponse, ReplicaOfRequest, ReplicationStatus};
 
 use crate::error::ApiError;
 use crate::extract::ApiJson;
-use crate::state::AppState;
+use crate::state::{AppState, blocking};
 
 /// Routes under `/api/v1/replication`.
 pub fn router() -> Router<AppState> {
@@ -22,22 +28,37 @@ pub fn router() -> Router<AppState> {
 }
 
 async fn status(State(state): State<AppState>) -> Result<Json<ReplicationStatus>, ApiError> {
-    state.run(|engine| Ok(engine.replication_status())).await.map(Json)
+    // Master-side lag reads an append time from the log: keep it off the async workers.
+    match state.replication {
+        Some(replication) => blocking(move || Ok(replication.status())).await.map(Json),
+        None => state.run(|engine| Ok(engine.replication_status())).await.map(Json),
+    }
 }
 
 async fn replicas(State(state): State<AppState>) -> Result<Json<ReplicaListResponse>, ApiError> {
-    let status = state.run(|engine| Ok(engine.replication_status())).await?;
-    Ok(Json(ReplicaListResponse { replicas: status.replicas.unwrap_or_default() }))
+    let replicas = match state.replication {
+        Some(replication) => blocking(move || Ok(replication.replicas())).await?,
+        None => Vec::new(),
+    };
+    Ok(Json(ReplicaListResponse { replicas }))
 }
 
-fn not_enabled() -> ApiError {
-    ApiError::new(ErrorCode::ReplicationConflict, "replication is not enabled on this node")
+fn enabled(state: &AppState) -> Result<Arc<Replication>, ApiError> {
+    state
+        .replication
+        .clone()
+        .ok_or_else(|| ApiError::new(ErrorCode::ReplicationConflict, "replication is not enabled on this node"))
 }
 
-async fn replica_of(ApiJson(_req): ApiJson<ReplicaOfRequest>) -> Result<Json<ReplicationStatus>, ApiError> {
-    Err(not_enabled())
+async fn replica_of(
+    State(state): State<AppState>,
+    ApiJson(req): ApiJson<ReplicaOfRequest>,
+) -> Result<Json<ReplicationStatus>, ApiError> {
+    let replication = enabled(&state)?;
+    Ok(Json(replication.replica_of(req.master).await?))
 }
 
-async fn promote() -> Result<Json<ReplicationStatus>, ApiError> {
-    Err(not_enabled())
+async fn promote(State(state): State<AppState>) -> Result<Json<ReplicationStatus>, ApiError> {
+    let replication = enabled(&state)?;
+    Ok(Json(replication.promote().await?))
 }

@@ -2,11 +2,15 @@
 //! temporary directory.
 //!
 //! - `requests`: inputs the server rejects before the engine is called (JSON, content type, size,
-//!   routing) plus the replication stubs and health.
+//!   routing) plus the replication routes without replication, and health.
 //! - `engine_errors`: inputs the engine rejects, and the happy paths (need the real engine).
+//! - `replication`: the replication routes over a running replication runtime (loopback listener).
 
 mod engine_errors;
+mod replication;
 mod requests;
+
+use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Body;
@@ -14,11 +18,14 @@ use axum::http::{Method, Request, StatusCode, header};
 use serde_json::Value;
 use tower::ServiceExt;
 use vectorizer_core::engine::{Engine, EngineConfig};
+use vectorizer_core::replication::{Replication, ReplicationConfig};
 use vectorizer_server::{AppState, app};
 
 /// An app over a fresh engine; the temp dir lives as long as the returned guard.
 pub struct TestApp {
     pub router: Router,
+    /// The replication runtime, when the app was built with [`TestApp::replicated`].
+    pub replication: Option<Arc<Replication>>,
     _dir: tempfile::TempDir,
 }
 
@@ -40,7 +47,28 @@ impl TestApp {
         config.index_threads = 1;
         tune(&mut config);
         let engine = Engine::open(config).expect("engine opens");
-        Self { router: app(AppState::new(engine, max_body_bytes)), _dir: dir }
+        Self { router: app(AppState::new(engine, max_body_bytes)), replication: None, _dir: dir }
+    }
+
+    /// An app over a fresh engine with replication running on an ephemeral loopback port, its
+    /// config adjusted by `tune`. Call [`TestApp::shutdown`] at the end.
+    pub async fn replicated(tune: impl FnOnce(&mut ReplicationConfig)) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut config = EngineConfig::new(dir.path());
+        config.index_threads = 1;
+        let engine = Engine::open(config).expect("engine opens");
+        let mut repl = ReplicationConfig::new("127.0.0.1:0", "127.0.0.1:15002");
+        tune(&mut repl);
+        let replication = Replication::start(Arc::clone(&engine), repl).await.expect("replication starts");
+        let state = AppState::new(engine, 64 * 1024 * 1024).with_replication(Arc::clone(&replication));
+        Self { router: app(state), replication: Some(replication), _dir: dir }
+    }
+
+    /// Stops the replication runtime, if any.
+    pub async fn shutdown(&self) {
+        if let Some(r) = &self.replication {
+            r.shutdown().await;
+        }
     }
 
     /// Sends a request with an optional raw body and content type; returns status and JSON body.

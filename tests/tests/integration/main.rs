@@ -8,3 +8,4 @@ mod durability;
 mod process;
 mod proxy;
 mod recall;
+mod replication;

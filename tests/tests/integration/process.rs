@@ -19,8 +19,13 @@ fn refused(opts: NodeOptions) -> (i32, String) {
 fn ready_line_then_health() {
     let node = start();
     let data_dir = std::fs::canonicalize(node.data_dir()).expect("data dir exists");
-    let expected =
-        serde_json::json!({"event": "ready", "http_addr": node.http_addr().to_string(), "data_dir": data_dir});
+    let expected = serde_json::json!({
+        "event": "ready",
+        "http_addr": node.http_addr().to_string(),
+        "data_dir": data_dir,
+        "repl_addr": null,
+        "node_id": null,
+    });
     let line = node.ready_line().expect("ready line");
     assert!(line.starts_with(r#"{"event":"ready","http_addr":"127.0.0.1:"#), "{line}");
     assert_eq!(serde_json::from_str::<serde_json::Value>(line).expect("JSON"), expected);
@@ -159,4 +164,55 @@ fn sigterm_waits_for_a_stuck_request_only_a_bounded_time() {
     let status = node.wait_exit(std::time::Duration::from_secs(60)).expect("node exits despite the stuck client");
     assert_eq!(status.code(), Some(0), "{}", node.stderr());
     assert!(node.stderr().contains("did not finish in time"), "{}", node.stderr());
+}
+
+#[test]
+fn ready_line_with_replication_names_its_address_and_node_id() {
+    let mut node = Node::start(NodeOptions::default().args(["--repl-addr", "127.0.0.1:0"]));
+    let line = node.ready_line().expect("ready").to_owned();
+    let positions: Vec<usize> = ["\"event\":", "\"http_addr\":", "\"data_dir\":", "\"repl_addr\":", "\"node_id\":"]
+        .iter()
+        .map(|k| line.find(k).unwrap_or_else(|| panic!("{k} missing from {line}")))
+        .collect();
+    assert!(positions.windows(2).all(|w| w[0] < w[1]), "documented field order: {line}");
+    let repl = node.repl_addr();
+    assert!(repl.ip().is_loopback() && repl.port() != 0, "{repl}");
+    let id = node.node_id();
+    assert!(!id.is_empty());
+    // The node id is stable across restarts (persisted in the data dir).
+    node.restart();
+    assert_eq!(node.node_id(), id);
+    let status = node.http().get("/api/v1/replication/status").expect("status").json();
+    assert_eq!((status["role"].as_str(), status["enabled"].as_bool()), (Some("master"), Some(true)), "{status}");
+    assert_eq!(node.terminate().code(), Some(0), "{}", node.stderr());
+}
+
+#[test]
+fn replication_configuration_errors_exit_2_naming_the_key() {
+    let (code, stderr) = refused(NodeOptions::default().args(["--repl-addr", "0.0.0.0:0"]));
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("replication.auth_secret: required because replication.addr (0.0.0.0:0)"), "{stderr}");
+    let (code, stderr) = refused(NodeOptions::default().args(["--replica-of", "nowhere"]));
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("replication.replica_of: expected host:port") && stderr.contains("--replica-of"),
+        "{stderr}"
+    );
+    let (code, stderr) = refused(
+        NodeOptions::default()
+            .args(["--repl-addr", "127.0.0.1:0"])
+            .env("VECTORIZER__REPLICATION__LAGGING_THRESHOLD_MS", "5000")
+            .env("VECTORIZER__REPLICATION__DISCONNECT_TIMEOUT_MS", "2000"),
+    );
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("replication.lagging_threshold_ms: must be less than"), "{stderr}");
+}
+
+#[test]
+fn replication_address_in_use_exits_1_naming_it() {
+    let first = Node::start(NodeOptions::default().args(["--repl-addr", "127.0.0.1:0"]));
+    let taken = first.repl_addr().to_string();
+    let (code, stderr) = refused(NodeOptions::default().args(["--repl-addr", taken.as_str()]));
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains(&format!("cannot start replication on {taken} (replication.addr)")), "{stderr}");
 }

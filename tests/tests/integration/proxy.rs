@@ -228,3 +228,26 @@ fn refuse_closes_new_connections_until_lifted() {
     assert_eq!(read_exactly(&mut after, 1), b"d");
     assert_eq!(proxy.accepted(), 2);
 }
+
+#[test]
+fn corrupt_once_inverts_one_byte_of_one_connection() {
+    let proxy = Proxy::start(echo_server()).expect("proxy");
+    proxy.corrupt_once(Direction::UpstreamToClient, 70_000);
+    let mut a = connect(proxy.addr());
+    let data: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+    let writer_data = data.clone();
+    let mut a_writer = a.try_clone().expect("clone");
+    let writer = std::thread::spawn(move || a_writer.write_all(&writer_data).expect("write"));
+    let got = read_exactly(&mut a, data.len());
+    writer.join().expect("writer");
+    let differing: Vec<usize> = (0..data.len()).filter(|&i| got[i] != data[i]).collect();
+    assert_eq!(differing, vec![70_000], "exactly the armed byte differs");
+    assert_eq!(got[70_000], !data[70_000]);
+    assert_eq!(proxy.corrupted(), 1);
+    assert_eq!(settled(&proxy, Direction::UpstreamToClient, 100_000), 100_000, "counts are unchanged");
+    // One shot: a second connection is intact.
+    let mut b = connect(proxy.addr());
+    b.write_all(&data).expect("write");
+    assert_eq!(read_exactly(&mut b, data.len()), data);
+    assert_eq!(proxy.corrupted(), 1);
+}

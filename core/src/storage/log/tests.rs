@@ -396,6 +396,35 @@ fn read_from_respects_boundaries_and_max_bytes() {
 }
 
 #[test]
+fn bytes_after_counts_exactly_the_stored_records_after_an_offset() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (log, _) = open(dir.path(), 700);
+    assert_eq!(log.bytes_after(0), 0, "empty log");
+    fill(&log, 80);
+    assert!(segment_files(dir.path()).len() >= 5);
+    let check = |log: &OpLog| {
+        let records = read_all(log);
+        let on_disk: u64 = segment_files(dir.path()).iter().map(|p| std::fs::metadata(p).expect("meta").len()).sum();
+        assert_eq!(log.bytes_after(0), on_disk, "everything stored");
+        for offset in 0..=log.last_offset() + 2 {
+            let expected: u64 = records.iter().filter(|r| r.offset > offset).map(|r| r.encoded_len() as u64).sum();
+            assert_eq!(log.bytes_after(offset), expected, "after {offset}");
+        }
+    };
+    check(&log);
+    let tight = Retention { max_bytes: 0, max_age: Duration::ZERO };
+    let report = log.apply_retention_at(40, &tight, u64::MAX).expect("retention");
+    assert!(report.first_offset > 1);
+    check(&log);
+    log.truncate_after(70).expect("truncate");
+    check(&log);
+    log.reset(200).expect("reset");
+    assert_eq!(log.bytes_after(0), 0);
+    log.append(1, 1, b"one").expect("append");
+    check(&log);
+}
+
+#[test]
 fn truncate_after_then_reopen() {
     let dir = tempfile::tempdir().expect("tempdir");
     {

@@ -1,0 +1,116 @@
+//! One session with the master: connect, handshake, full sync if the master decided so, then the
+//! record stream until the link fails.
+//!
+//! Invariants:
+//! - Every byte read from the socket is counted in `bytes_received` and every byte written in
+//!   `bytes_sent`, from the first byte of the handshake (the connection counts them as they move).
+//! - The link is marked up, the engine refuses client writes naming the master, and the master's
+//!   epoch history is adopted only after the master answered the handshake with a sync decision
+//!   whose history is not older than this node's epoch (a stale master is never followed).
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpStream;
+
+use crate::engine::{NodeRole, now_ms};
+use crate::error::{CoreError, Result};
+use crate::replication::conn::{self, ByteCounters};
+use crate::replication::history::EpochHistory;
+use crate::replication::node::Shared;
+use crate::replication::replica::acker::Acker;
+use crate::replication::replica::engine_work::EngineWork;
+use crate::replication::replica::full_sync;
+use crate::replication::replica::handshake::{self, Start};
+use crate::replication::replica::stream::{self, Fence, StreamStart, node_epoch};
+
+/// Longest wait for a TCP connection to the master (capped by `disconnect_timeout`).
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Runs one session; returns only with the error that ended it. `handshake_passed` is set once
+/// the master answered the handshake with a sync decision.
+pub(super) async fn run(
+    shared: &Arc<Shared>,
+    master: &str,
+    work: &EngineWork,
+    handshake_passed: &mut bool,
+) -> Result<Infallible> {
+    let cfg = &shared.config;
+    let connect_timeout = CONNECT_TIMEOUT.min(cfg.health.disconnect_timeout);
+    let socket = match tokio::time::timeout(connect_timeout, TcpStream::connect(master)).await {
+        Err(_) => {
+            return Err(CoreError::PeerTimeout {
+                peer: master.to_owned(),
+                after_ms: connect_timeout.as_millis() as u64,
+            });
+        }
+        Ok(Err(e)) => return Err(CoreError::PeerIo { peer: master.to_owned(), source: e }),
+        Ok(Ok(socket)) => socket,
+    };
+    let (mut reader, mut writer) = conn::split(
+        socket,
+        master.to_owned(),
+        ByteCounters::new(vec![shared.counters.bytes_received.clone()]),
+        ByteCounters::new(vec![shared.counters.bytes_sent.clone()]),
+    );
+    let start = handshake::handshake(shared, &mut reader, &mut writer).await?;
+    *handshake_passed = true;
+    let engine = shared.engine.clone();
+    let heartbeat = cfg.heartbeat_interval;
+    match start {
+        Start::Continue { from_offset, history, master_last_offset, master_http } => {
+            refuse_stale_master(shared, master, &history)?;
+            let applied = engine.last_offset();
+            if from_offset != applied + 1 {
+                return Err(CoreError::ProtocolViolation {
+                    peer: master.to_owned(),
+                    detail: format!("Continue from offset {from_offset}, but this replica applied up to {applied}"),
+                });
+            }
+            tracing::info!(%master, %master_http, from_offset, master_last_offset, "partial sync: continuing the stream");
+            let fence = Fence::new(history.current_epoch(), history.epoch_at(applied));
+            shared.adopt_history(history);
+            link_up(shared, master_http, master_last_offset);
+            shared.link.begin_sync(false, master_last_offset);
+            stream::after_frame(shared, master_last_offset, applied, now_ms());
+            let mut acker = Acker::spawn(engine, writer, applied, heartbeat);
+            let start = StreamStart { fence, full_sync_target_pending: false };
+            stream::run(shared, work, &mut reader, &mut acker, start).await
+        }
+        Start::FullSync { manifest, history, master_http } => {
+            refuse_stale_master(shared, master, &history)?;
+            let mut fence = Fence::new(history.current_epoch(), manifest.epoch);
+            link_up(shared, master_http, manifest.offset);
+            // The target is known only from the first frame after the snapshot.
+            shared.link.begin_sync(true, u64::MAX);
+            let installed =
+                full_sync::receive_and_install(shared, work, &mut reader, &mut writer, manifest, &mut fence).await?;
+            shared.adopt_history(history);
+            let mut acker = Acker::spawn(engine, writer, installed.offset, heartbeat);
+            let start = StreamStart { fence, full_sync_target_pending: true };
+            stream::run(shared, work, &mut reader, &mut acker, start).await
+        }
+    }
+}
+
+/// A master whose history ends in an epoch older than this node's is stale (a newer master
+/// exists); following it could undo acknowledged writes of the newer epoch.
+fn refuse_stale_master(shared: &Shared, master: &str, history: &EpochHistory) -> Result<()> {
+    let ours = node_epoch(shared);
+    if history.current_epoch() < ours {
+        tracing::error!(%master, master_epoch = history.current_epoch(), node_epoch = ours,
+            "stale master: its epoch is older than this node's; not following it");
+        return Err(CoreError::ProtocolViolation {
+            peer: master.to_owned(),
+            detail: format!("stale master: epoch {} is older than this node's epoch {ours}", history.current_epoch()),
+        });
+    }
+    Ok(())
+}
+
+/// Marks the link up and makes the engine refuse client writes naming the master.
+fn link_up(shared: &Shared, master_http: String, master_last_offset: u64) {
+    shared.link.up(master_http.clone(), master_last_offset, now_ms());
+    shared.engine.set_role(NodeRole::Replica { master_http: Some(master_http) });
+}
