@@ -24,11 +24,16 @@ pub struct ResyncRun {
     pub indexed_secs: f64,
     /// `indexed_count` when it first served.
     pub indexed_at_serving: u64,
+    /// Spawn -> the replica's stats count the sync as complete (None: not within `STATS_WAIT`).
+    pub stats_complete_secs: Option<f64>,
     pub full_syncs: Option<u64>,
     pub partial_syncs: Option<u64>,
     pub snapshot_size: Option<u64>,
     pub bytes_received: Option<u64>,
 }
+
+/// How long after serving the replica's sync counters are watched.
+const STATS_WAIT: Duration = Duration::from_secs(30);
 
 /// Master settings that let a snapshot compact the log: 1 MiB segments and no backlog beyond the
 /// newest snapshot, so a new replica (offset 0) can only be served by a full sync.
@@ -72,8 +77,20 @@ pub fn one(setup: Setup, master: &Node, n: u64, query: &[u8], k: usize) -> Resyn
         assert!(spawn.elapsed() < deadline, "replica index not complete within {deadline:?}: {info:?}");
         std::thread::sleep(Duration::from_millis(5));
     };
-    let stats = cluster::status(&mut c).stats;
+    // The replica's own counters: when do they report the sync as complete?
+    let mut stats_complete_secs = None;
+    let mut stats = cluster::status(&mut c).stats;
+    while spawn.elapsed() < STATS_WAIT {
+        let done = stats.as_ref().is_some_and(|s| s.full_syncs.unwrap_or(0) + s.partial_syncs.unwrap_or(0) > 0);
+        if done {
+            stats_complete_secs = Some(spawn.elapsed().as_secs_f64());
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+        stats = cluster::status(&mut c).stats;
+    }
     ResyncRun {
+        stats_complete_secs,
         ready_secs,
         serving_secs,
         indexed_secs,
