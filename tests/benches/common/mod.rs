@@ -5,4 +5,5 @@ pub mod api;
 pub mod keepalive;
 pub mod machine;
 pub mod measure;
+pub mod priority;
 pub mod profile;

@@ -14,6 +14,8 @@ use vectorizer_tests::Node;
 
 use crate::cluster;
 use crate::common::keepalive::KeepAlive;
+use crate::common::priority;
+use crate::common::profile::Profiler;
 use crate::load::{self, OpBodies, Workload};
 
 /// One outage and catch-up.
@@ -72,6 +74,10 @@ pub fn one(
         let target = max_offset.load(Ordering::Acquire);
         replica.restart();
         let ready_secs = spawn.elapsed().as_secs_f64();
+        let pid = replica.pid().expect("replica runs");
+        priority::renice(pid);
+        // Profiling attaches after the ready line and delays the first poll (BENCH_PERF runs only).
+        let profiler = Profiler::start(pid, &format!("catchup-{prefix}"));
         let mut c = KeepAlive::new(replica.http_addr());
         let caught = loop {
             let applied = cluster::status(&mut c).stats.and_then(|s| s.applied_offset).unwrap_or(0);
@@ -83,6 +89,9 @@ pub fn one(
                 "replica not caught up after 120 s ({applied} < {target})"
             );
         };
+        if let Some(p) = profiler {
+            p.stop();
+        }
         let (_, partial_after, full_after) = replica_counters(replica);
         std::thread::sleep(Duration::from_millis(300));
         stop.store(true, Ordering::Release);

@@ -13,6 +13,7 @@ use vectorizer_tests::{Node, NodeOptions};
 
 use crate::common::api;
 use crate::common::keepalive::KeepAlive;
+use crate::common::priority;
 
 /// Dimension of every vector in this benchmark.
 pub const DIM: usize = 128;
@@ -40,13 +41,16 @@ impl Setup {
             opts = opts.env(*k, *v);
         }
         let node = Node::start(opts);
+        priority::renice(node.pid().expect("master runs"));
         api::create_collection(&mut KeepAlive::new(node.http_addr()), DIM, Metric::Cosine);
         node
     }
 
     /// Starts a replica of `master` (returns when its ready line was printed, not when it synced).
     pub fn replica(self, master: &Node) -> Node {
-        Node::start(self.options().args(["--replica-of".to_owned(), master.repl_addr().to_string()]))
+        let node = Node::start(self.options().args(["--replica-of".to_owned(), master.repl_addr().to_string()]));
+        priority::renice(node.pid().expect("replica runs"));
+        node
     }
 }
 

@@ -32,7 +32,7 @@ pub struct ResyncRun {
     pub bytes_received: Option<u64>,
 }
 
-/// How long after serving the replica's sync counters are watched.
+/// How long after spawning the replica's sync counters are watched.
 const STATS_WAIT: Duration = Duration::from_secs(30);
 
 /// Master settings that let a snapshot compact the log: 1 MiB segments and no backlog beyond the
@@ -69,26 +69,27 @@ pub fn one(setup: Setup, master: &Node, n: u64, query: &[u8], k: usize) -> Resyn
         assert!(spawn.elapsed() < deadline, "replica not serving {n} vectors within {deadline:?}");
         std::thread::sleep(Duration::from_millis(1));
     };
-    let indexed_secs = loop {
-        let info = api::collection_info(&mut c);
-        if info.indexed_count == info.vector_count {
-            break spawn.elapsed().as_secs_f64();
+    // After serving: watch the index and the replica's own sync counters together.
+    let (mut indexed_secs, mut stats_complete_secs, mut stats) = (None, None, None);
+    while indexed_secs.is_none() || (stats_complete_secs.is_none() && spawn.elapsed() < STATS_WAIT) {
+        let now = spawn.elapsed().as_secs_f64();
+        if indexed_secs.is_none() {
+            let info = api::collection_info(&mut c);
+            if info.indexed_count == info.vector_count {
+                indexed_secs = Some(now);
+            }
+            assert!(spawn.elapsed() < deadline, "replica index not complete within {deadline:?}: {info:?}");
         }
-        assert!(spawn.elapsed() < deadline, "replica index not complete within {deadline:?}: {info:?}");
+        let s = cluster::status(&mut c).stats;
+        if stats_complete_secs.is_none()
+            && s.as_ref().is_some_and(|s| s.full_syncs.unwrap_or(0) + s.partial_syncs.unwrap_or(0) > 0)
+        {
+            stats_complete_secs = Some(now);
+        }
+        stats = s;
         std::thread::sleep(Duration::from_millis(5));
-    };
-    // The replica's own counters: when do they report the sync as complete?
-    let mut stats_complete_secs = None;
-    let mut stats = cluster::status(&mut c).stats;
-    while spawn.elapsed() < STATS_WAIT {
-        let done = stats.as_ref().is_some_and(|s| s.full_syncs.unwrap_or(0) + s.partial_syncs.unwrap_or(0) > 0);
-        if done {
-            stats_complete_secs = Some(spawn.elapsed().as_secs_f64());
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-        stats = cluster::status(&mut c).stats;
     }
+    let indexed_secs = indexed_secs.unwrap_or(f64::NAN);
     ResyncRun {
         stats_complete_secs,
         ready_secs,
