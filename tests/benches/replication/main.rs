@@ -19,6 +19,7 @@
 //!   it serves searches.
 //!
 //! One operation = one `PUT` of one 128-d vector. Default fsync (`always`) except the overhead part.
+//! Options: `n=` vectors for the new-replica part, `runs=`, `outage=SECS`, `rate=OPS` (default 1000).
 //! `--quick`: 10k vectors, short workloads, 1 round (smoke run). No pass/fail thresholds.
 //! Experiments: `BENCH_RENICE=-10` (root) runs the benchmark and its nodes at that nice value (an
 //! approximation of an idle machine on a shared one); `BENCH_PERF=<dir>` profiles each catch-up
@@ -66,21 +67,24 @@ struct Options {
     runs: usize,
     /// Replica outage of the catch-up measurement (the scenario: 5 s).
     outage_secs: f64,
+    /// Offered write rate of the paced workloads (the scenario: 1000 ops/s).
+    rate: f64,
     quick: bool,
 }
 
 fn options() -> Options {
     let args: Vec<String> = std::env::args().skip(1).collect();
     for a in &args {
-        let known =
-            ["--quick", "--bench"].contains(&a.as_str()) || ["n=", "runs=", "outage="].iter().any(|k| a.starts_with(k));
-        assert!(known, "unknown argument {a:?}; expected --quick, n=N, runs=R, outage=SECS");
+        let known = ["--quick", "--bench"].contains(&a.as_str())
+            || ["n=", "runs=", "outage=", "rate="].iter().any(|k| a.starts_with(k));
+        assert!(known, "unknown argument {a:?}; expected --quick, n=N, runs=R, outage=SECS, rate=OPS");
     }
     let quick = args.iter().any(|a| a == "--quick");
     let value = |key: &str| args.iter().find_map(|a| a.strip_prefix(key).and_then(|v| v.parse().ok()));
     Options {
         n: value("n=").unwrap_or(if quick { 10_000 } else { 100_000 }),
         runs: value("runs=").unwrap_or(if quick { 1 } else { 3 }),
+        rate: args.iter().find_map(|a| a.strip_prefix("rate=").and_then(|v| v.parse().ok())).unwrap_or(RATE),
         outage_secs: args.iter().find_map(|a| a.strip_prefix("outage=").and_then(|v| v.parse().ok())).unwrap_or(5.0),
         quick,
     }
@@ -104,7 +108,7 @@ fn main() {
             common::priority::RENICE_ENV
         );
     }
-    println!("- outage: {} s", opts.outage_secs);
+    println!("- offered rate of paced writes: {} ops/s; replica outage: {} s", opts.rate, opts.outage_secs);
     println!("- load average at start: {load_start}");
     println!();
     let bodies = OpBodies::new(1000, 7);
@@ -112,7 +116,7 @@ fn main() {
 
     let params = overhead::Params {
         rounds: opts.runs,
-        rate: RATE,
+        rate: opts.rate,
         paced_secs: secs,
         max_secs: secs,
         paced_writers: 4,
@@ -130,7 +134,7 @@ fn main() {
         let mut replicas = [setup.replica(&master), setup.replica(&master)];
         wait_attached(&master, &replicas.iter().collect::<Vec<_>>(), "attach-");
         let refs: Vec<&vectorizer_tests::Node> = replicas.iter().collect();
-        vis.push((fsync, visibility::run(&master, &refs, &bodies, RATE, secs * 2.0, WRITERS)));
+        vis.push((fsync, visibility::run(fsync, &master, &refs, &bodies, opts.rate, secs * 2.0, WRITERS)));
         if fsync == "always" {
             for r in 0..opts.runs {
                 eprintln!("catch-up {}/{}...", r + 1, opts.runs);
@@ -260,7 +264,7 @@ fn dist_row(t: &mut Table, name: String, v: &[f64]) {
 
 fn print_visibility(fsync: &str, v: &visibility::VisibilityRun) -> f64 {
     println!(
-        "## Visibility on replicas at 1000 ops/s (2 replicas, fsync {fsync}; {WRITERS} writers, {} writes acknowledged at {} ops/s, write latency p50 {} p99 {})",
+        "## Visibility on replicas (2 replicas, fsync {fsync}; {WRITERS} writers, {} writes acknowledged at {} ops/s, write latency p50 {} p99 {})",
         v.load.ops,
         thousands(v.load.ops_per_s()),
         ms(v.load.latency(50.0)),
@@ -289,7 +293,7 @@ fn print_visibility(fsync: &str, v: &visibility::VisibilityRun) -> f64 {
 }
 
 fn print_catchup(runs: &[catchup::CatchupRun]) -> f64 {
-    println!("## Catch-up after a replica outage at 1000 ops/s (SIGTERM, restart on the same data directory)");
+    println!("## Catch-up after a replica outage under paced writes (SIGTERM, restart on the same data directory)");
     println!();
     let mut t = Table::new([
         "run",

@@ -16,6 +16,7 @@ use vectorizer_tests::Node;
 use crate::cluster;
 use crate::common::api;
 use crate::common::keepalive::KeepAlive;
+use crate::common::profile::Profiler;
 use crate::load::{self, LoadResult, OpBodies, SendLog, Workload};
 
 /// Result of one visibility run.
@@ -31,7 +32,9 @@ pub struct VisibilityRun {
 }
 
 /// Writes `rate` ops/s for `secs` on `master` and measures when each becomes readable on `replicas`.
+/// With `BENCH_PERF` set, the master and the first replica are profiled (`visibility-{master,replica}-<label>`).
 pub fn run(
+    label: &str,
     master: &Node,
     replicas: &[&Node],
     bodies: &OpBodies,
@@ -39,6 +42,12 @@ pub fn run(
     secs: f64,
     writers: usize,
 ) -> VisibilityRun {
+    let profilers: Vec<Profiler> = [("master", master), ("replica", replicas[0])]
+        .into_iter()
+        .filter_map(|(role, node)| {
+            Profiler::start(node.pid().expect("node runs"), &format!("visibility-{role}-{label}"))
+        })
+        .collect();
     let capacity = (rate * secs).round() as usize + 1;
     let log = SendLog::new(Instant::now(), capacity);
     let sent_total = AtomicU64::new(u64::MAX);
@@ -76,6 +85,9 @@ pub fn run(
         let views = monitor.join().expect("monitor");
         (load, lags, views)
     });
+    for p in profilers {
+        p.stop();
+    }
     VisibilityRun { load, lag_ms, master_view_ms, replica_view_ms }
 }
 
