@@ -144,7 +144,7 @@ fn main() {
                     &mut replicas[0],
                     &bodies,
                     &prefix,
-                    RATE,
+                    opts.rate,
                     Duration::from_secs_f64(opts.outage_secs),
                 ));
             }
