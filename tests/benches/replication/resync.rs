@@ -24,6 +24,10 @@ pub struct ResyncRun {
     pub indexed_secs: f64,
     /// `indexed_count` when it first served.
     pub indexed_at_serving: u64,
+    /// From the replica's log: "full sync: receiving" -> "snapshot received and verified" (transfer + verify).
+    pub receive_ms: Option<f64>,
+    /// From the replica's log: "snapshot received and verified" -> serving (install: decode + swap).
+    pub install_ms: Option<f64>,
     /// Spawn -> the replica's stats count the sync as complete (None: not within `STATS_WAIT`).
     pub stats_complete_secs: Option<f64>,
     pub full_syncs: Option<u64>,
@@ -57,13 +61,13 @@ pub fn one(setup: Setup, master: &Node, n: u64, query: &[u8], k: usize) -> Resyn
     let ready_secs = spawn.elapsed().as_secs_f64();
     let mut c = KeepAlive::new(replica.http_addr());
     let deadline = Duration::from_secs(300);
-    let (serving_secs, indexed_at_serving) = loop {
+    let (serving_secs, indexed_at_serving, serving_wall) = loop {
         if let Ok((200, body)) = c.request("POST", &api::path("/search"), Some(query))
             && api::parse_ids(&body).len() == k
         {
             let info = api::collection_info(&mut c);
             if info.vector_count == n {
-                break (spawn.elapsed().as_secs_f64(), info.indexed_count);
+                break (spawn.elapsed().as_secs_f64(), info.indexed_count, std::time::SystemTime::now());
             }
         }
         assert!(spawn.elapsed() < deadline, "replica not serving {n} vectors within {deadline:?}");
@@ -90,7 +94,13 @@ pub fn one(setup: Setup, master: &Node, n: u64, query: &[u8], k: usize) -> Resyn
         std::thread::sleep(Duration::from_millis(5));
     }
     let indexed_secs = indexed_secs.unwrap_or(f64::NAN);
+    let log = replica.stderr();
+    let started = log_time(&log, "full sync: receiving");
+    let received = log_time(&log, "snapshot received and verified");
+    let serving_ms = serving_wall.duration_since(std::time::UNIX_EPOCH).map_or(f64::NAN, |d| d.as_secs_f64() * 1000.0);
     ResyncRun {
+        receive_ms: started.zip(received).map(|(a, b)| b - a),
+        install_ms: received.map(|r| serving_ms - r),
         stats_complete_secs,
         ready_secs,
         serving_secs,
@@ -128,4 +138,13 @@ pub fn fill(master: &Node, n: usize) {
         assert!(start.elapsed() < Duration::from_secs(600), "master index not complete after 600 s: {info:?}");
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// Wall-clock time (ms since the Unix epoch) of the first JSON log line whose message contains `needle`.
+fn log_time(stderr: &str, needle: &str) -> Option<f64> {
+    stderr.lines().filter(|l| l.contains(needle)).find_map(|l| {
+        let v: serde_json::Value = serde_json::from_str(l).ok()?;
+        let ts = chrono::DateTime::parse_from_rfc3339(v["timestamp"].as_str()?).ok()?;
+        Some(ts.timestamp_micros() as f64 / 1000.0)
+    })
 }
