@@ -20,6 +20,7 @@ use tokio_util::sync::CancellationToken;
 use super::full_sync::{self, Transfer};
 use super::handshake::{self, Accepted, Hello};
 use super::{acks, health, stream};
+use crate::engine::now_ms;
 use crate::error::{CoreError, Result};
 use crate::replication::conn::{self, ByteCounters, FrameWriter};
 use crate::replication::frame::{Frame, RefuseCode};
@@ -98,7 +99,11 @@ pub(super) async fn run(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr
 
     let log = shared.engine.log();
     let master_last = log.last_offset();
-    let decision = shared.history().decide(&hello.history, hello.applied_offset, log.first_offset(), master_last);
+    let decision = cheaper_decision(
+        &shared,
+        shared.history().decide(&hello.history, hello.applied_offset, log.first_offset(), master_last),
+        hello.applied_offset,
+    );
     let (plan, retry_tx, delivered) = match decision {
         SyncDecision::Continue { from_offset } => (Plan::Partial { from_offset }, None, from_offset - 1),
         SyncDecision::FullSync { reason } => {
@@ -258,6 +263,15 @@ async fn full(
             continue;
         }
         writer.write(&Frame::FullSyncEnd).await?;
+        // Tell the replica at once what it must reach to have completed the sync (an idle master
+        // would otherwise only say so at its next heartbeat).
+        writer
+            .write(&Frame::MasterHeartbeat {
+                epoch: shared.engine.epoch(),
+                master_last_offset: shared.engine.last_offset(),
+                master_time_ms: now_ms(),
+            })
+            .await?;
         guard.entry.set_progress(None);
         let snapshot_offset = transfer.manifest().offset;
         state.mark_delivered(snapshot_offset);
@@ -267,4 +281,22 @@ async fn full(
         transfer.accept_retry(retry, transfer.manifest().chunks, writer.peer())?;
         from_chunk = retry;
     }
+}
+
+/// A partial sync replays operations, and every replayed vector must be linked into the replica's
+/// HNSW graph again; a full sync ships the graph. When the log to replay is larger than the newest
+/// snapshot, the full sync is the cheaper way to a replica that serves fast searches.
+fn cheaper_decision(shared: &Shared, decision: SyncDecision, applied: u64) -> SyncDecision {
+    let SyncDecision::Continue { .. } = decision else { return decision };
+    let Some(snapshot) = shared.engine.last_snapshot() else { return decision };
+    let replay_bytes = shared.engine.log().bytes_after(applied);
+    if snapshot.offset > applied && replay_bytes > snapshot.bytes {
+        return SyncDecision::FullSync {
+            reason: format!(
+                "replaying {replay_bytes} bytes of log costs more than sending the {}-byte snapshot",
+                snapshot.bytes
+            ),
+        };
+    }
+    decision
 }
