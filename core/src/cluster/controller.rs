@@ -371,6 +371,42 @@ impl Controller {
         }
     }
 
+    /// Tests: (vote term, last log index) as Raft last reported them.
+    #[cfg(test)]
+    pub(crate) fn raft_state(&self) -> (u64, Option<u64>) {
+        let m = self.inner.raft.metrics();
+        let m = m.borrow();
+        (m.vote.leader_id().term, m.last_log_index)
+    }
+
+    /// Tests: builds a snapshot of everything applied and purges the log up to it, so that a node
+    /// that lost its data must be sent the snapshot.
+    #[cfg(test)]
+    pub(crate) async fn compact_log(&self) {
+        let applied = self.inner.raft.metrics().borrow().last_applied;
+        self.inner.raft.trigger().snapshot().await.expect("trigger snapshot");
+        let mut rx = self.inner.raft.metrics();
+        let snapshot = loop {
+            let snap = rx.borrow_and_update().snapshot;
+            if let Some(snap) = snap
+                && Some(snap) >= applied
+            {
+                break snap;
+            }
+            tokio::time::timeout(Duration::from_secs(30), rx.changed())
+                .await
+                .expect("snapshot built")
+                .expect("metrics");
+        };
+        self.inner.raft.trigger().purge_log(snapshot.index).await.expect("purge");
+        loop {
+            if rx.borrow_and_update().purged.is_some_and(|p| p.index >= snapshot.index) {
+                return;
+            }
+            tokio::time::timeout(Duration::from_secs(30), rx.changed()).await.expect("log purged").expect("metrics");
+        }
+    }
+
     /// Test fault injection: cut this node off the controller network (both directions) or heal it.
     #[doc(hidden)]
     pub fn set_isolated(&self, isolated: bool) {
