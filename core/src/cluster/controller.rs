@@ -408,8 +408,8 @@ impl Controller {
     }
 
     /// Test fault injection: cut this node off the controller network (both directions) or heal it.
-    #[doc(hidden)]
-    pub fn set_isolated(&self, isolated: bool) {
+    #[cfg(test)]
+    pub(crate) fn set_isolated(&self, isolated: bool) {
         self.inner.transport.set_isolated(isolated);
     }
 }

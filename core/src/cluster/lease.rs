@@ -26,11 +26,11 @@ pub(crate) fn valid(inner: &Inner) -> bool {
     if inner.is_shut_down() {
         return false;
     }
-    let state = inner.applied.current();
-    if state.master_id != Some(inner.me) || state.fenced {
+    let (master, epoch, fenced) = inner.applied.master();
+    if master != Some(inner.me) || fenced {
         return false;
     }
-    matches!(*inner.lease.lock(), Some(l) if l.epoch == state.epoch && Instant::now() < l.until)
+    matches!(*inner.lease.lock(), Some(l) if l.epoch == epoch && Instant::now() < l.until)
 }
 
 /// While the committed state names this node master, renews the lease every `lease / 3`.

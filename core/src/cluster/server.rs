@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use futures::future::BoxFuture;
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::sync::{Semaphore, watch};
 
 use crate::cluster::controller::Inner;
 use crate::cluster::transport::Transport;
@@ -28,9 +28,14 @@ pub(crate) trait Handler: Send + Sync + 'static {
     fn shutdown_signal(&self) -> watch::Receiver<bool>;
 }
 
+/// Most connections served at once; beyond it new ones are closed at once (a flood of
+/// unauthenticated connections cannot exhaust the node).
+const MAX_CONNECTIONS: usize = 256;
+
 /// Accepts connections until shutdown.
 pub(crate) async fn serve(listener: TcpListener, inner: Arc<Inner>) {
     let mut shutdown = inner.shutdown.subscribe();
+    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     loop {
         let accepted = tokio::select! {
             a = listener.accept() => a,
@@ -41,7 +46,15 @@ pub(crate) async fn serve(listener: TcpListener, inner: Arc<Inner>) {
                 if inner.transport.is_isolated() {
                     continue;
                 }
-                tokio::spawn(connection(inner.clone(), stream, remote.to_string()));
+                let Ok(slot) = slots.clone().try_acquire_owned() else {
+                    tracing::warn!(remote = %remote, "controller listener: {MAX_CONNECTIONS} connections open, closing a new one");
+                    continue;
+                };
+                let inner = inner.clone();
+                tokio::spawn(async move {
+                    connection(inner, stream, remote.to_string()).await;
+                    drop(slot);
+                });
             }
             Err(e) => {
                 tracing::warn!(error = %e, "controller listener: accept failed");

@@ -48,6 +48,12 @@ impl Applied {
         self.state.borrow().clone()
     }
 
+    /// (master, epoch, fenced) without copying the rest of the state (the write-path check).
+    pub fn master(&self) -> (Option<u64>, u64, bool) {
+        let s = self.state.borrow();
+        (s.master_id, s.epoch, s.fenced)
+    }
+
     /// A receiver woken whenever the committed state changes.
     pub fn subscribe(&self) -> watch::Receiver<ClusterState> {
         self.state.subscribe()
