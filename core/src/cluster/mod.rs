@@ -58,6 +58,20 @@
 //!   pauses writes for about that long.
 //! - `view()` never blocks on the network: member health and positions come from probes every
 //!   `max(3 * raft_heartbeat, 200 ms)`.
+//! - Failure detection counts from when the current leader was elected at the earliest, so when
+//!   the master and the controller leader fail together the failover takes election time +
+//!   `failover_timeout`.
+//!
+//! Limits:
+//! - The voter set is `cluster.nodes` at bootstrap; adding or removing nodes later is not supported
+//!   (it needs a Raft membership change).
+//! - openraft 0.9 followers wait `election_max` (its leader lease) plus a random election timeout
+//!   before campaigning, so electing a new controller leader takes 1.5-2x the election timeout.
+//!   While no leader exists the master cannot renew; with `lease` shorter than that, a crash of the
+//!   controller leader pauses the master's writes briefly (measured: ~1.3 s with 0.5-1 s elections
+//!   and a 0.6 s lease). A lease of `2 * election_max + lease / 3` or more avoids the pause.
+//! - An appointment interrupted by a leader change leaves the state fenced (no writes): automatic
+//!   mode completes it; in manual mode the operator repeats `propose_master`.
 //!
 //! | file | job |
 //! |---|---|
