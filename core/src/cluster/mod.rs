@@ -69,7 +69,8 @@
 //!   before campaigning, so electing a new controller leader takes 1.5-2x the election timeout.
 //!   While no leader exists the master cannot renew; with `lease` shorter than that, a crash of the
 //!   controller leader pauses the master's writes briefly (measured: ~1.3 s with 0.5-1 s elections
-//!   and a 0.6 s lease). A lease of `2 * election_max + lease / 3` or more avoids the pause.
+//!   and a 0.6 s lease). A lease of at least `3 * election_max` (renewals every `lease / 3` leave
+//!   `2/3 * lease` to cover the `2 * election_max` without a leader) avoids the pause.
 //! - An appointment interrupted by a leader change leaves the state fenced (no writes): automatic
 //!   mode completes it; in manual mode the operator repeats `propose_master`.
 //!
