@@ -4,6 +4,7 @@
 //! - [`codec`]: the binary encoding of operations, shared by the log and the replication stream.
 //! - [`index`]: vector storage and the HNSW graph (plus exact search).
 //! - [`storage`]: the segmented operation log (WAL + replication backlog) and snapshot files.
+//! - [`cluster`]: the failover controller (embedded Raft group, master leases).
 //! - [`engine`]: collections kept in memory, the write path (validate -> log -> apply -> fsync ->
 //!   ack), search, snapshots and recovery.
 //!
@@ -11,6 +12,7 @@
 //! before it is acknowledged; in-memory state is always the result of applying the log in offset
 //! order on top of a verified snapshot.
 
+pub mod cluster;
 pub mod codec;
 pub mod engine;
 pub mod error;

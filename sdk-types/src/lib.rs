@@ -12,10 +12,12 @@
 //!   generated languages; the server never emits values above 2^53.
 //! - Timestamps are RFC 3339 strings in UTC (`2024-10-24T12:00:00Z`).
 
+mod cluster;
 mod collections;
 mod errors;
 mod replication;
 
+pub use cluster::*;
 pub use collections::*;
 pub use errors::*;
 pub use replication::*;
