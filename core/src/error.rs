@@ -106,6 +106,12 @@ pub enum CoreError {
     /// The request conflicts with the node's replication state (e.g. promote on a master).
     #[error("{detail}")]
     ReplicationConflict { detail: String },
+
+    /// A write is durable on the master but did not reach the requested number of nodes in time.
+    #[error(
+        "write at offset {offset} is durable on {reached} of the {needed} nodes that w={w} requires after {timeout_ms} ms; it is not rolled back"
+    )]
+    WriteConcernTimeout { offset: u64, w: String, needed: usize, reached: usize, timeout_ms: u64 },
 }
 
 impl CoreError {

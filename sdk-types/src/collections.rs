@@ -4,6 +4,8 @@ use serde::{Deserialize, Serialize};
 use typeshare::typeshare;
 
 /// A JSON object attached to a point. Always an object (never an array or scalar).
+/// (`JsonValue` is mapped per language in `scripts/sdk/typeshare.toml`.)
+#[typeshare(serialized_as = "HashMap<String, JsonValue>")]
 pub type Payload = serde_json::Map<String, serde_json::Value>;
 
 /// Distance function of a collection.

@@ -63,6 +63,7 @@ impl From<CoreError> for ApiError {
             // A peer speaking the protocol wrongly is a bug somewhere in the cluster.
             CoreError::ProtocolViolation { .. } => (ErrorCode::Internal, None),
             CoreError::ReplicationConflict { .. } => (ErrorCode::ReplicationConflict, None),
+            CoreError::WriteConcernTimeout { .. } => (ErrorCode::WriteConcernTimeout, None),
         };
         Self { code, message: err.to_string(), master }
     }

@@ -30,9 +30,11 @@ pub mod persist;
 pub mod registry;
 pub mod replica;
 pub mod stats;
+pub mod write_concern;
 
 #[cfg(test)]
 mod tests;
 
 pub use config::ReplicationConfig;
 pub use node::Replication;
+pub use write_concern::WriteConcern;

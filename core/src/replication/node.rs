@@ -28,6 +28,7 @@ use crate::replication::history::EpochHistory;
 use crate::replication::link::LinkState;
 use crate::replication::persist::{self, NodeCounters, PersistedState};
 use crate::replication::registry::Registry;
+use crate::replication::write_concern::{self, WriteConcern};
 use crate::replication::{master, replica, stats};
 
 /// How often health is evaluated (timeouts, transitions, log pinning).
@@ -73,7 +74,7 @@ pub struct Shared {
     /// Master side: every replica ever seen.
     pub registry: Registry,
     /// One state-file save at a time (the periodic tick and role changes share the temp file).
-    save_lock: Mutex<()>,
+    pub save_lock: Mutex<()>,
     /// Replica side: the link to the master.
     pub link: LinkState,
 }
@@ -304,6 +305,14 @@ impl Replication {
     /// `GET /replication/replicas`: every replica the master knows (empty on a replica).
     pub fn replicas(&self) -> Vec<wire::ReplicaInfo> {
         stats::replica_infos(&self.shared, now_ms())
+    }
+
+    /// Waits until `offset` is durable on the nodes `w` requires (see [`write_concern::wait`]).
+    pub async fn wait_for_write_concern(&self, offset: u64, w: WriteConcern, timeout: Duration) -> Result<()> {
+        if w == WriteConcern::One {
+            return Ok(());
+        }
+        write_concern::wait(&self.shared, offset, w, timeout, None).await
     }
 
     /// Makes this replica the master of a new epoch. Other replicas are re-pointed with

@@ -52,6 +52,9 @@ pub struct SessionFacts {
     /// (partial sync), the snapshot offset once a full sync chose one, then its acknowledgements.
     /// `None` while a full sync prepares its snapshot. Drives log pinning and the backlog cap.
     pub position: Option<u64>,
+    /// Highest offset the live session's replica acknowledged as durable (`None` before its first
+    /// ack). Only this counts toward write concern: it is never set from a plan, only from acks.
+    pub session_acked: Option<u64>,
 }
 
 /// One replica as the master sees it.
@@ -70,6 +73,8 @@ pub struct ReplicaEntry {
     pub facts: Mutex<SessionFacts>,
     /// (offset, append timestamp) of the oldest unacknowledged record, cached for lag.
     oldest_unacked: Mutex<Option<(u64, u64)>>,
+    /// The registry's acknowledgement signal.
+    ack_signal: Arc<tokio::sync::Notify>,
 }
 
 /// Everything the master knows about its replicas.
@@ -77,6 +82,8 @@ pub struct ReplicaEntry {
 pub struct Registry {
     entries: RwLock<BTreeMap<String, Arc<ReplicaEntry>>>,
     next_session: AtomicU64,
+    /// Woken on every acknowledgement (write-concern waiters).
+    ack_signal: Arc<tokio::sync::Notify>,
 }
 
 /// Returned by [`Registry::attach`]; marks the link down when dropped (only if it is still the
@@ -97,6 +104,7 @@ impl Drop for SessionGuard {
             facts.sync_progress = None;
             facts.close = None;
             facts.position = None;
+            facts.session_acked = None;
             facts.link_down_since_ms = Some(crate::engine::now_ms());
         }
     }
@@ -122,7 +130,7 @@ impl SessionGuard {
 }
 
 impl ReplicaEntry {
-    fn new(id: String, announced: Announced) -> Self {
+    fn new(id: String, announced: Announced, ack_signal: Arc<tokio::sync::Notify>) -> Self {
         Self {
             id,
             announced: Mutex::new(announced),
@@ -144,8 +152,10 @@ impl ReplicaEntry {
                 last_status: ReplicaStatus::Disconnected,
                 close: None,
                 position: None,
+                session_acked: None,
             }),
             oldest_unacked: Mutex::new(None),
+            ack_signal,
         }
     }
 
@@ -165,6 +175,10 @@ impl ReplicaEntry {
         let mut facts = self.facts.lock();
         if let Some(position) = facts.position.as_mut() {
             *position = (*position).max(offset);
+        }
+        if facts.link_up {
+            facts.session_acked = Some(facts.session_acked.map_or(offset, |a| a.max(offset)));
+            self.ack_signal.notify_waiters();
         }
         if facts.syncing && offset >= facts.sync_target {
             facts.syncing = false;
@@ -315,6 +329,7 @@ impl Registry {
             let entry = ReplicaEntry::new(
                 p.id.clone(),
                 Announced { host: p.host.clone(), port: p.port, repl_addr: p.repl_addr.clone() },
+                registry.ack_signal.clone(),
             );
             entry.bytes_sent.store(p.bytes_sent, Ordering::Relaxed);
             entry.acked_offset.store(p.acked_offset, Ordering::SeqCst);
@@ -341,7 +356,7 @@ impl Registry {
         }
         let entry = entries
             .entry(id.to_owned())
-            .or_insert_with(|| Arc::new(ReplicaEntry::new(id.to_owned(), announced.clone())))
+            .or_insert_with(|| Arc::new(ReplicaEntry::new(id.to_owned(), announced.clone(), self.ack_signal.clone())))
             .clone();
         drop(entries);
         *entry.announced.lock() = announced;
@@ -359,6 +374,7 @@ impl Registry {
             facts.link_down_since_ms = None;
             facts.close = Some(cancel.clone());
             facts.position = None;
+            facts.session_acked = None;
         }
         entry.heard(now_ms);
         Ok(SessionGuard { entry, session, cancel })
@@ -385,6 +401,26 @@ impl Registry {
                 Evaluated { entry, status, lag_ms }
             })
             .collect()
+    }
+
+    /// Replicas (restricted to `members` when given) whose live session acknowledged `offset` as
+    /// durable.
+    pub fn durable_at(&self, offset: u64, members: Option<&[String]>) -> usize {
+        self.entries()
+            .iter()
+            .filter(|e| members.is_none_or(|m| m.iter().any(|id| *id == e.id)))
+            .filter(|e| e.facts.lock().session_acked.is_some_and(|a| a >= offset))
+            .count()
+    }
+
+    /// Number of known replicas (every id ever registered).
+    pub fn known(&self) -> usize {
+        self.entries.read().len()
+    }
+
+    /// The signal woken on every acknowledgement.
+    pub fn ack_signal(&self) -> Arc<tokio::sync::Notify> {
+        self.ack_signal.clone()
     }
 
     /// Closes every live session (demotion, shutdown), recording why on each.

@@ -118,3 +118,56 @@ async fn master_and_replica_converge_and_report_exact_stats() {
     master_engine.shutdown().expect("shutdown");
     replica_engine.shutdown().expect("shutdown");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn write_concern_counts_durable_acks_of_a_fixed_membership() {
+    use crate::replication::WriteConcern;
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().expect("tempdir")).collect();
+    let master_engine = engine(dirs[0].path());
+    master_engine
+        .create_collection(&wire::CreateCollectionRequest {
+            name: "c".into(),
+            dimension: 3,
+            metric: wire::Metric::Dot,
+            hnsw: None,
+        })
+        .expect("create");
+    let master = Replication::start(master_engine.clone(), repl_config(None)).await.expect("master");
+    let addr = master.repl_addr().to_string();
+    let r1_engine = engine(dirs[1].path());
+    let r1 = Replication::start(r1_engine.clone(), repl_config(Some(addr.clone()))).await.expect("r1");
+    let r2_engine = engine(dirs[2].path());
+    let r2 = Replication::start(r2_engine.clone(), repl_config(Some(addr))).await.expect("r2");
+    wait_for("both replicas registered", || master.replicas().len() == 2).await;
+
+    upsert(&master_engine, 0..1);
+    let offset = master_engine.last_offset();
+    master.wait_for_write_concern(offset, WriteConcern::All, Duration::from_secs(10)).await.expect("w=all");
+
+    // One replica gone: a majority (2 of 3) is still reachable, all (3) is not.
+    r2.shutdown().await;
+    upsert(&master_engine, 1..2);
+    let offset = master_engine.last_offset();
+    master.wait_for_write_concern(offset, WriteConcern::Majority, Duration::from_secs(10)).await.expect("w=majority");
+    let err = master
+        .wait_for_write_concern(offset, WriteConcern::All, Duration::from_millis(200))
+        .await
+        .expect_err("w=all cannot be met");
+    assert!(matches!(err, crate::CoreError::WriteConcernTimeout { needed: 3, reached: 2, .. }), "{err}");
+
+    // Both gone: the membership does not shrink, so a majority is impossible.
+    r1.shutdown().await;
+    upsert(&master_engine, 2..3);
+    let offset = master_engine.last_offset();
+    let err = master
+        .wait_for_write_concern(offset, WriteConcern::Majority, Duration::from_millis(200))
+        .await
+        .expect_err("no majority");
+    assert!(matches!(err, crate::CoreError::WriteConcernTimeout { needed: 2, reached: 1, .. }), "{err}");
+    master.wait_for_write_concern(offset, WriteConcern::One, Duration::from_millis(1)).await.expect("w=1");
+
+    master.shutdown().await;
+    for e in [master_engine, r1_engine, r2_engine] {
+        e.shutdown().expect("shutdown");
+    }
+}

@@ -66,6 +66,7 @@ fn replica_shared(engine: Arc<Engine>, config: ReplicationConfig, master: &str) 
         counters: Counters::default(),
         registry: Registry::default(),
         link: LinkState::default(),
+        save_lock: Mutex::new(()),
     })
 }
 

@@ -1,0 +1,136 @@
+//! Live tests against real `vectorizer` processes (binary from `VECTORIZER_BIN`; skipped with a
+//! message when unset — `scripts/sdk/test.sh` sets it in CI).
+
+use vectorizer_client::Client;
+use vectorizer_client::types::{CreateCollectionRequest, Metric, PointInput, ReplicationRole, SearchRequest};
+
+use crate::support::{Vectorizer, vectorizer_bin};
+
+fn payload(v: serde_json::Value) -> Option<vectorizer_client::types::Payload> {
+    v.as_object().cloned()
+}
+
+#[tokio::test]
+async fn standalone_create_upsert_get_search_delete_status() {
+    let Some(bin) = vectorizer_bin() else {
+        eprintln!("SKIPPED: VECTORIZER_BIN is not set");
+        return;
+    };
+    let node = Vectorizer::start(&bin, &[]);
+    let client = Client::connect([&node.url]).expect("client");
+
+    let health = client.health(None).await.expect("health");
+    assert_eq!(health.status, "ok");
+    let req = CreateCollectionRequest { name: "docs".into(), dimension: 3, metric: Metric::Cosine, hnsw: None };
+    client.create_collection(&req).await.expect("create");
+    let err = client.create_collection(&req).await.expect_err("exists");
+    assert_eq!((err.code(), err.http_status()), ("collection_exists", Some(409)));
+
+    let points = vec![
+        PointInput { id: "a/1".into(), vector: vec![1.0, 0.0, 0.0], payload: payload(serde_json::json!({"k": 1})) },
+        PointInput { id: "b".into(), vector: vec![0.0, 1.0, 0.0], payload: None },
+    ];
+    let write = client.upsert("docs", points).await.expect("upsert");
+    assert_eq!(write.affected, 2);
+    let got = client.get("docs", "a/1").await.expect("get id with slash");
+    assert_eq!(got.vector, vec![1.0, 0.0, 0.0]);
+    assert_eq!(got.payload, payload(serde_json::json!({"k": 1})));
+
+    let search =
+        SearchRequest { vector: vec![1.0, 0.1, 0.0], limit: 2, with_payload: true, exact: false, ef_search: None };
+    let hits = client.search("docs", &search).await.expect("search");
+    assert_eq!(hits.iter().map(|h| h.id.as_str()).collect::<Vec<_>>(), ["a/1", "b"]);
+    assert_eq!(hits[0].payload, payload(serde_json::json!({"k": 1})));
+
+    let collections = client.list_collections().await.expect("list");
+    assert_eq!(collections.len(), 1);
+    assert_eq!(collections[0].vector_count, 2);
+
+    let status = client.get_replication_status(None).await.expect("status");
+    assert_eq!(status.role, ReplicationRole::Master);
+    let deleted = client.delete("docs", vec!["b".into()]).await.expect("delete");
+    assert_eq!(deleted.affected, 1);
+    let err = client.get("docs", "b").await.expect_err("deleted");
+    assert_eq!(err.code(), "point_not_found");
+    let err = client.search("nope", &search).await.expect_err("missing collection");
+    assert_eq!((err.code(), err.http_status()), ("collection_not_found", Some(404)));
+    client.delete_collection("docs").await.expect("drop");
+}
+
+/// Polls `check` every 50 ms until it returns `Some` or `deadline` passes.
+async fn poll<T, F, Fut>(deadline: std::time::Duration, mut check: F) -> Option<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let end = std::time::Instant::now() + deadline;
+    while std::time::Instant::now() < end {
+        if let Some(v) = check().await {
+            return Some(v);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    None
+}
+
+#[tokio::test]
+async fn master_and_replica_routing_status_and_read_only() {
+    let Some(bin) = vectorizer_bin() else {
+        eprintln!("SKIPPED: VECTORIZER_BIN is not set");
+        return;
+    };
+    let master = Vectorizer::start(&bin, &["--repl-addr", "127.0.0.1:0", "--fsync", "os"]);
+    let master_repl = master.repl_addr.clone().expect("master ready line names its repl_addr");
+    let replica =
+        Vectorizer::start(&bin, &["--repl-addr", "127.0.0.1:0", "--fsync", "os", "--replica-of", &master_repl]);
+
+    // Writes through a client that lists the replica first still reach the master.
+    let client = Client::new(
+        vectorizer_client::ClientConfig::new([&replica.url, &master.url])
+            .expect("cfg")
+            .read_preference(vectorizer_client::ReadPreference::PreferReplica),
+    )
+    .expect("client");
+    assert_eq!(client.master_endpoint().await.expect("master"), master.url);
+    let req = CreateCollectionRequest { name: "r".into(), dimension: 2, metric: Metric::Dot, hnsw: None };
+    client.create_collection(&req).await.expect("create via master");
+    let write = client
+        .upsert("r", vec![PointInput { id: "p".into(), vector: vec![1.0, 0.0], payload: None }])
+        .await
+        .expect("upsert via master");
+
+    // The replica catches up; reads under PreferReplica are served by it.
+    let caught_up = poll(std::time::Duration::from_secs(30), || async {
+        let d = client.get_digest(Some(&replica.url)).await.ok()?;
+        (d.applied_offset >= write.offset).then_some(d)
+    })
+    .await
+    .expect("replica caught up within 30 s");
+    let master_digest = client.get_digest(Some(&master.url)).await.expect("master digest");
+    assert_eq!(caught_up.collections, master_digest.collections);
+    let search = SearchRequest { vector: vec![1.0, 0.0], limit: 1, with_payload: false, exact: true, ef_search: None };
+    assert_eq!(client.search("r", &search).await.expect("search on replica")[0].id, "p");
+
+    // Status from both sides.
+    let ms = client.get_replication_status(None).await.expect("master status");
+    assert_eq!(ms.role, ReplicationRole::Master);
+    assert!(ms.enabled);
+    let listed = poll(std::time::Duration::from_secs(30), || async {
+        client.list_replicas().await.ok().filter(|r| !r.is_empty())
+    })
+    .await
+    .expect("master lists its replica");
+    assert_eq!(listed.len(), 1);
+    let rs = client.get_replication_status(Some(&replica.url)).await.expect("replica status");
+    assert_eq!(rs.role, ReplicationRole::Replica);
+    assert!(rs.replicas.is_none());
+
+    // A client that only knows the replica: the replica's read_only_replica answer names the
+    // master, and the write is retried there once.
+    let only_replica = Client::connect([&replica.url]).expect("client");
+    only_replica
+        .upsert("r", vec![PointInput { id: "q".into(), vector: vec![0.0, 1.0], payload: None }])
+        .await
+        .expect("write routed to the master named by the replica");
+    assert_eq!(client.get("r", "q").await.map(|p| p.id).ok(), Some("q".to_owned()));
+}
