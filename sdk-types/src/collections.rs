@@ -14,6 +14,7 @@ pub type Payload = serde_json::Map<String, serde_json::Value>;
 /// Euclidean distance (lower is closer). Results are always ordered best first.
 #[typeshare]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Metric {
     #[default]
@@ -25,6 +26,7 @@ pub enum Metric {
 /// HNSW index parameters. Every field is optional in requests; the server fills defaults.
 #[typeshare]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct HnswConfig {
     /// Links per node on the upper layers (layer 0 keeps `2 * m`). Range 4..=64, default 16.
     #[serde(default)]
@@ -40,6 +42,7 @@ pub struct HnswConfig {
 /// `POST /api/v1/collections`.
 #[typeshare]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CreateCollectionRequest {
     /// 1-128 characters of `[A-Za-z0-9_-]`.
     pub name: String,
@@ -54,6 +57,7 @@ pub struct CreateCollectionRequest {
 /// Effective HNSW parameters of an existing collection (defaults resolved).
 #[typeshare]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct HnswParams {
     pub m: u32,
     pub ef_construction: u32,
@@ -63,6 +67,7 @@ pub struct HnswParams {
 /// `GET /api/v1/collections/{name}` and the elements of the collection list.
 #[typeshare]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CollectionInfo {
     pub name: String,
     pub dimension: u32,
@@ -79,6 +84,7 @@ pub struct CollectionInfo {
 /// `GET /api/v1/collections`.
 #[typeshare]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ListCollectionsResponse {
     pub collections: Vec<CollectionInfo>,
 }
@@ -86,6 +92,7 @@ pub struct ListCollectionsResponse {
 /// One point in an upsert request.
 #[typeshare]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PointInput {
     /// 1..=256 bytes of UTF-8.
     pub id: String,
@@ -93,12 +100,14 @@ pub struct PointInput {
     pub vector: Vec<f32>,
     /// A JSON object, at most `limits.max_payload_bytes` (default 64 KiB) when serialised.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub payload: Option<Payload>,
 }
 
 /// `PUT /api/v1/collections/{name}/vectors`: insert or replace points.
 #[typeshare]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct UpsertRequest {
     /// 1..=10,000 points per request.
     pub vectors: Vec<PointInput>,
@@ -107,6 +116,7 @@ pub struct UpsertRequest {
 /// `POST /api/v1/collections/{name}/vectors/delete`.
 #[typeshare]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DeletePointsRequest {
     /// 1..=10,000 ids per request.
     pub ids: Vec<String>,
@@ -115,6 +125,7 @@ pub struct DeletePointsRequest {
 /// Answer to every acknowledged write.
 #[typeshare]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct WriteResponse {
     /// Log offset assigned to the write's operation. Reads on any node that has applied this offset
     /// see the write.
@@ -128,15 +139,18 @@ pub struct WriteResponse {
 /// `GET /api/v1/collections/{name}/vectors/{id}`.
 #[typeshare]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PointRecord {
     pub id: String,
     pub vector: Vec<f32>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>, required = true))]
     pub payload: Option<Payload>,
 }
 
 /// `POST /api/v1/collections/{name}/search`.
 #[typeshare]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SearchRequest {
     /// Exactly `dimension` finite numbers.
     pub vector: Vec<f32>,
@@ -161,16 +175,19 @@ fn default_limit() -> u32 {
 /// One search hit.
 #[typeshare]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ScoredPoint {
     pub id: String,
     pub score: f32,
     /// The payload when `with_payload` was set and the point has one; otherwise null.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>, required = true))]
     pub payload: Option<Payload>,
 }
 
 /// Answer to a search, best match first.
 #[typeshare]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SearchResponse {
     pub results: Vec<ScoredPoint>,
 }
@@ -178,6 +195,7 @@ pub struct SearchResponse {
 /// `GET /health`.
 #[typeshare]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct HealthResponse {
     /// `"ok"` when the node serves requests.
     pub status: String,
@@ -187,6 +205,7 @@ pub struct HealthResponse {
 /// `POST /api/v1/snapshots`: a snapshot that was written and verified.
 #[typeshare]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SnapshotInfo {
     /// Log offset the snapshot covers (every op up to and including it).
     #[typeshare(serialized_as = "U53")]
@@ -207,6 +226,7 @@ pub struct SnapshotInfo {
 /// `GET /api/v1/admin/digest`: a content digest of every collection, to check that nodes converged.
 #[typeshare]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DigestResponse {
     /// Log offset of the last operation this node has applied.
     #[typeshare(serialized_as = "U53")]
@@ -217,6 +237,7 @@ pub struct DigestResponse {
 /// Digest of one collection: blake3 over its config and its points sorted by id.
 #[typeshare]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CollectionDigest {
     pub name: String,
     #[typeshare(serialized_as = "U53")]

@@ -6,6 +6,7 @@ use typeshare::typeshare;
 /// Body of every error response: `{"error": {"code": "...", "message": "..."}}`.
 #[typeshare]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ErrorResponse {
     pub error: ErrorDetail,
 }
@@ -13,18 +14,21 @@ pub struct ErrorResponse {
 /// A stable machine-readable `code` and a human-readable `message` naming the field and the limit.
 #[typeshare]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ErrorDetail {
     /// One of the [`ErrorCode`] values (kept as a string so unknown future codes still parse).
     pub code: String,
     pub message: String,
     /// Address (`host:port` of the HTTP API) of the master, set on `read_only_replica` errors.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub master: Option<String>,
 }
 
 /// Stable error codes. The HTTP status for each is fixed and documented in `docs/API.md`.
 #[typeshare]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
     /// 400: a field is missing, has the wrong type, or is outside its limits.

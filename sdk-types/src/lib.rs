@@ -11,6 +11,10 @@
 //! - Integers that may exceed 2^32 are `u64` on the Rust side and `U53` (a JSON-safe integer) for the
 //!   generated languages; the server never emits values above 2^53.
 //! - Timestamps are RFC 3339 strings in UTC (`2024-10-24T12:00:00Z`).
+//!
+//! Feature `openapi` (off by default; the server turns it on) derives `utoipa::ToSchema` for every
+//! type, for the server's generated OpenAPI document. It changes no serde shape; nullable fields of
+//! response types are declared required (they are always sent, possibly as `null`).
 
 mod cluster;
 mod collections;

@@ -11,6 +11,7 @@ use typeshare::typeshare;
 /// Role of a node.
 #[typeshare]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum ReplicationRole {
     Master,
@@ -25,6 +26,7 @@ pub enum ReplicationRole {
 /// - `Disconnected`: link closed, or no heartbeat for `disconnect_timeout`.
 #[typeshare]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum ReplicaStatus {
     Connected,
     Syncing,
@@ -35,6 +37,7 @@ pub enum ReplicaStatus {
 /// Progress of an in-flight full sync (snapshot transfer).
 #[typeshare]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SyncProgress {
     #[typeshare(serialized_as = "U53")]
     pub bytes_done: u64,
@@ -45,6 +48,7 @@ pub struct SyncProgress {
 /// Replication statistics of one node. Definitions: `docs/REPLICATION.md`.
 #[typeshare]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ReplicationStats {
     pub role: ReplicationRole,
     /// Master: max lag over connected replicas. Replica: ms since it was last known caught up.
@@ -57,6 +61,7 @@ pub struct ReplicationStats {
     #[typeshare(serialized_as = "U53")]
     pub bytes_received: u64,
     /// Last completed full or partial sync (RFC 3339 UTC); null until the first one.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub last_sync: Option<String>,
     /// Master: master offset - min acked offset over connected replicas.
     /// Replica: last known master offset - applied offset.
@@ -67,49 +72,61 @@ pub struct ReplicationStats {
     pub snapshot_size: u64,
     /// Replicas not `Disconnected` (master); null on a replica.
     #[typeshare(serialized_as = "Option<U53>")]
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub connected_replicas: Option<u64>,
 
     // ---- additive fields beyond the spec (null when the server does not report them) ----
     /// Current replication epoch (incremented by each promotion).
     #[serde(default)]
     #[typeshare(serialized_as = "Option<U53>")]
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub epoch: Option<u64>,
     /// Master: offset of the last appended op. Replica: last master offset it has heard of.
     #[serde(default)]
     #[typeshare(serialized_as = "Option<U53>")]
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub master_offset: Option<u64>,
     /// Offset of the last op applied locally.
     #[serde(default)]
     #[typeshare(serialized_as = "Option<U53>")]
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub applied_offset: Option<u64>,
     /// Completed full syncs (master: served; replica: performed), persisted.
     #[serde(default)]
     #[typeshare(serialized_as = "Option<U53>")]
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub full_syncs: Option<u64>,
     /// Completed partial syncs (CONTINUE), persisted.
     #[serde(default)]
     #[typeshare(serialized_as = "Option<U53>")]
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub partial_syncs: Option<u64>,
     /// Replica only: health of the link to the master.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub status: Option<ReplicaStatus>,
     /// Replica only: the master's replication address.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub master: Option<String>,
     /// Full sync in progress, if any.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub sync_progress: Option<SyncProgress>,
     /// Replica only: when the link went down (RFC 3339), null while it is up.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub link_down_since: Option<String>,
     /// Last replication error seen by this node.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub last_error: Option<String>,
 }
 
 /// One replica as the master sees it.
 #[typeshare]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ReplicaInfo {
     /// Stable replica id (persisted in the replica's data dir).
     pub id: String,
@@ -131,43 +148,54 @@ pub struct ReplicaInfo {
     /// Last offset the replica acknowledged as applied.
     #[serde(default)]
     #[typeshare(serialized_as = "Option<U53>")]
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub acked_offset: Option<u64>,
     /// Bytes the master wrote to this replica's socket, persisted.
     #[serde(default)]
     #[typeshare(serialized_as = "Option<U53>")]
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub bytes_sent: Option<u64>,
     /// Full syncs served to this replica, persisted.
     #[serde(default)]
     #[typeshare(serialized_as = "Option<U53>")]
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub full_syncs: Option<u64>,
     /// Partial syncs served to this replica, persisted.
     #[serde(default)]
     #[typeshare(serialized_as = "Option<U53>")]
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub partial_syncs: Option<u64>,
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub sync_progress: Option<SyncProgress>,
     /// When the link went down (RFC 3339), null while connected.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub link_down_since: Option<String>,
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub last_error: Option<String>,
 }
 
 /// `GET /api/v1/replication/status`.
 #[typeshare]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ReplicationStatus {
     pub role: ReplicationRole,
     pub enabled: bool,
     /// Null when replication is disabled (and in pre-1.2 servers).
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub stats: Option<ReplicationStats>,
     /// Every replica the master knows; null on a replica, when disabled, and in pre-1.2 servers.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub replicas: Option<Vec<ReplicaInfo>>,
 }
 
 /// `GET /api/v1/replication/replicas`.
 #[typeshare]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ReplicaListResponse {
     pub replicas: Vec<ReplicaInfo>,
 }
@@ -175,6 +203,7 @@ pub struct ReplicaListResponse {
 /// `POST /api/v1/replication/replicaof`: `{"master": "host:port"}` or `{"master": null}` to detach.
 #[typeshare]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ReplicaOfRequest {
     pub master: Option<String>,
 }

@@ -1,4 +1,4 @@
-//! The command line: `vectorizer serve [flags]`, `vectorizer --version`.
+//! The command line: `vectorizer serve [flags]`, `vectorizer openapi`, `vectorizer --version`.
 //!
 //! Flags are kept as text and validated by the configuration layer, so a bad flag is reported exactly
 //! like a bad file or environment value (naming the configuration key).
@@ -22,6 +22,8 @@ pub struct Cli {
 pub enum Command {
     /// Run a node: recover the data directory, then serve the REST API until SIGTERM/SIGINT.
     Serve(ServeArgs),
+    /// Print the OpenAPI document of the REST API (the content of docs/openapi.json) to stdout.
+    Openapi,
 }
 
 /// Flags of `vectorizer serve`; each overrides the file and the environment.

@@ -3,6 +3,7 @@
 //! - [`config`]: layered configuration (defaults -> TOML file -> environment -> CLI flags).
 //! - [`app`]: the HTTP application ([`app::app`]) built from one router per resource in [`routes`].
 //! - [`error`] / [`extract`]: the error envelope and the extractors whose rejections are our errors.
+//! - [`metrics`]: `GET /metrics` (Prometheus), [`openapi`]: `GET /openapi.json` generated from the routes.
 //! - [`serve`]: recovery, the ready line, graceful shutdown.
 //!
 //! Invariant: the server holds no business logic; handlers parse, call one engine operation on the
@@ -14,6 +15,8 @@ pub mod config;
 pub mod error;
 pub mod extract;
 pub mod logging;
+pub mod metrics;
+pub mod openapi;
 pub mod routes;
 pub mod serve;
 pub mod state;

@@ -3,12 +3,13 @@
 //! Exit codes: 0 after a clean shutdown (or `--version`/`--help`), 2 for invalid usage or
 //! configuration, 1 when the node cannot start or fails while running.
 
+use std::io::Write;
 use std::process::ExitCode;
 
 use clap::Parser;
 use vectorizer_server::cli::{Cli, Command, ServeArgs};
 use vectorizer_server::config::{self, Config};
-use vectorizer_server::{logging, serve};
+use vectorizer_server::{logging, openapi, serve};
 
 /// Waiting for blocking engine tasks when the runtime is dropped, after the engine shut down.
 const RUNTIME_DRAIN: std::time::Duration = std::time::Duration::from_secs(5);
@@ -17,6 +18,19 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve(args) => serve_command(&args),
+        Command::Openapi => openapi_command(),
+    }
+}
+
+/// `vectorizer openapi > docs/openapi.json` regenerates the committed document.
+fn openapi_command() -> ExitCode {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(openapi::json().as_bytes()).and_then(|()| out.flush()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("vectorizer: cannot write the OpenAPI document to stdout: {e}");
+            ExitCode::FAILURE
+        }
     }
 }
 

@@ -11,6 +11,7 @@ use vectorizer_core::engine::Engine;
 use vectorizer_core::replication::Replication;
 
 use crate::error::ApiError;
+use crate::metrics::Metrics;
 
 /// What every handler can reach.
 #[derive(Debug, Clone)]
@@ -20,12 +21,14 @@ pub struct AppState {
     pub max_body_bytes: usize,
     /// The replication runtime; `None` when `replication.enabled` is off.
     pub replication: Option<Arc<Replication>>,
+    /// HTTP metric families (node metrics are computed per scrape from `engine` and `replication`).
+    pub metrics: Arc<Metrics>,
 }
 
 impl AppState {
     /// State over an opened engine, without replication.
     pub fn new(engine: Arc<Engine>, max_body_bytes: usize) -> Self {
-        Self { engine, max_body_bytes, replication: None }
+        Self { engine, max_body_bytes, replication: None, metrics: Arc::new(Metrics::default()) }
     }
 
     /// The same state with a running replication runtime.

@@ -1,22 +1,32 @@
 //! Collections: create, list, inspect, delete.
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::get;
-use axum::{Json, Router};
-use vectorizer_sdk_types::{CollectionInfo, CreateCollectionRequest, ListCollectionsResponse, WriteResponse};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use vectorizer_sdk_types::{
+    CollectionInfo, CreateCollectionRequest, ErrorResponse, ListCollectionsResponse, WriteResponse,
+};
 
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiPath};
 use crate::state::AppState;
 
 /// Collection routes under `/api/v1/collections`.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/collections", get(list).post(create))
-        .route("/api/v1/collections/{name}", get(info).delete(delete))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(list, create)).routes(routes!(info, delete))
 }
 
+/// Creates a collection (one replicated operation).
+#[utoipa::path(post, path = "/api/v1/collections", tag = "collections",
+    request_body = CreateCollectionRequest,
+    responses(
+        (status = 201, description = "Created; `offset` is the log offset of the durable write", body = WriteResponse),
+        (status = 400, description = "`invalid_argument`: a name, dimension or HNSW parameter outside its limits", body = ErrorResponse),
+        (status = 409, description = "`collection_exists`; `read_only_replica` on a replica (`error.master` names the master)", body = ErrorResponse),
+        (status = 503, description = "`unavailable`: the node is shutting down or its log failed", body = ErrorResponse),
+    ))]
 async fn create(
     State(state): State<AppState>,
     ApiJson(req): ApiJson<CreateCollectionRequest>,
@@ -25,14 +35,33 @@ async fn create(
     Ok((StatusCode::CREATED, Json(written)))
 }
 
+/// Every collection with its counts.
+#[utoipa::path(get, path = "/api/v1/collections", tag = "collections",
+    responses((status = 200, description = "All collections, ordered by name", body = ListCollectionsResponse)))]
 async fn list(State(state): State<AppState>) -> Result<Json<ListCollectionsResponse>, ApiError> {
     state.run(|engine| Ok(engine.list_collections())).await.map(Json)
 }
 
+/// One collection's configuration and counts.
+#[utoipa::path(get, path = "/api/v1/collections/{name}", tag = "collections",
+    params(("name" = String, Path, description = "Collection name")),
+    responses(
+        (status = 200, description = "The collection", body = CollectionInfo),
+        (status = 404, description = "`collection_not_found`", body = ErrorResponse),
+    ))]
 async fn info(State(state): State<AppState>, ApiPath(name): ApiPath<String>) -> Result<Json<CollectionInfo>, ApiError> {
     state.run(move |engine| engine.collection_info(&name)).await.map(Json)
 }
 
+/// Deletes a collection and its points (one replicated operation).
+#[utoipa::path(delete, path = "/api/v1/collections/{name}", tag = "collections",
+    params(("name" = String, Path, description = "Collection name")),
+    responses(
+        (status = 200, description = "Deleted; `offset` is the log offset of the durable write", body = WriteResponse),
+        (status = 404, description = "`collection_not_found`", body = ErrorResponse),
+        (status = 409, description = "`read_only_replica` on a replica (`error.master` names the master)", body = ErrorResponse),
+        (status = 503, description = "`unavailable`: the node is shutting down or its log failed", body = ErrorResponse),
+    ))]
 async fn delete(
     State(state): State<AppState>,
     ApiPath(name): ApiPath<String>,

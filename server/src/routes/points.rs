@@ -3,23 +3,35 @@
 //! `/vectors/delete` is a static segment and wins over `/vectors/{id}` in routing, so `GET` on it is
 //! answered as a fetch of the point whose id is literally `delete`: every id stays fetchable.
 
+use axum::Json;
 use axum::extract::State;
-use axum::routing::{get, post, put};
-use axum::{Json, Router};
-use vectorizer_sdk_types::{DeletePointsRequest, PointRecord, UpsertRequest, WriteResponse};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use vectorizer_sdk_types::{DeletePointsRequest, ErrorResponse, PointRecord, UpsertRequest, WriteResponse};
 
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiPath};
 use crate::state::AppState;
 
 /// Point routes under `/api/v1/collections/{name}/vectors`.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/collections/{name}/vectors", put(upsert))
-        .route("/api/v1/collections/{name}/vectors/{id}", get(get_point))
-        .route("/api/v1/collections/{name}/vectors/delete", post(delete).get(get_point_named_delete))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(upsert))
+        .routes(routes!(get_point))
+        .routes(routes!(delete, get_point_named_delete))
 }
 
+/// Inserts or replaces points (one replicated operation for the whole batch).
+#[utoipa::path(put, path = "/api/v1/collections/{name}/vectors", tag = "points",
+    params(("name" = String, Path, description = "Collection name")),
+    request_body = UpsertRequest,
+    responses(
+        (status = 200, description = "Written; `affected` points inserted or replaced", body = WriteResponse),
+        (status = 400, description = "`invalid_argument` (empty batch, bad id, non-finite value, payload not an object); `dimension_mismatch`", body = ErrorResponse),
+        (status = 404, description = "`collection_not_found`", body = ErrorResponse),
+        (status = 409, description = "`read_only_replica` on a replica (`error.master` names the master)", body = ErrorResponse),
+        (status = 503, description = "`unavailable`: the node is shutting down or its log failed", body = ErrorResponse),
+    ))]
 async fn upsert(
     State(state): State<AppState>,
     ApiPath(name): ApiPath<String>,
@@ -28,6 +40,16 @@ async fn upsert(
     state.run(move |engine| engine.upsert(&name, req)).await.map(Json)
 }
 
+/// One point with its vector and payload. Ids containing `/` are percent-encoded by clients.
+#[utoipa::path(get, path = "/api/v1/collections/{name}/vectors/{id}", tag = "points",
+    params(
+        ("name" = String, Path, description = "Collection name"),
+        ("id" = String, Path, description = "Point id (percent-encoded)"),
+    ),
+    responses(
+        (status = 200, description = "The point", body = PointRecord),
+        (status = 404, description = "`collection_not_found`, `point_not_found`", body = ErrorResponse),
+    ))]
 async fn get_point(
     State(state): State<AppState>,
     ApiPath((name, id)): ApiPath<(String, String)>,
@@ -35,6 +57,13 @@ async fn get_point(
     state.run(move |engine| engine.get_point(&name, &id)).await.map(Json)
 }
 
+/// The point whose id is literally `delete` (the path is shared with `POST .../vectors/delete`).
+#[utoipa::path(get, path = "/api/v1/collections/{name}/vectors/delete", tag = "points",
+    params(("name" = String, Path, description = "Collection name")),
+    responses(
+        (status = 200, description = "The point with id `delete`", body = PointRecord),
+        (status = 404, description = "`collection_not_found`, `point_not_found`", body = ErrorResponse),
+    ))]
 async fn get_point_named_delete(
     State(state): State<AppState>,
     ApiPath(name): ApiPath<String>,
@@ -42,6 +71,17 @@ async fn get_point_named_delete(
     state.run(move |engine| engine.get_point(&name, "delete")).await.map(Json)
 }
 
+/// Removes points by id (one replicated operation; unknown ids are not an error).
+#[utoipa::path(post, path = "/api/v1/collections/{name}/vectors/delete", tag = "points",
+    params(("name" = String, Path, description = "Collection name")),
+    request_body = DeletePointsRequest,
+    responses(
+        (status = 200, description = "Written; `affected` points removed", body = WriteResponse),
+        (status = 400, description = "`invalid_argument`: empty list, too many or bad ids", body = ErrorResponse),
+        (status = 404, description = "`collection_not_found`", body = ErrorResponse),
+        (status = 409, description = "`read_only_replica` on a replica (`error.master` names the master)", body = ErrorResponse),
+        (status = 503, description = "`unavailable`: the node is shutting down or its log failed", body = ErrorResponse),
+    ))]
 async fn delete(
     State(state): State<AppState>,
     ApiPath(name): ApiPath<String>,

@@ -8,25 +8,30 @@
 
 use std::sync::Arc;
 
+use axum::Json;
 use axum::extract::State;
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use vectorizer_core::replication::Replication;
-use vectorizer_sdk_types::{ErrorCode, ReplicaListResponse, ReplicaOfRequest, ReplicationStatus};
+use vectorizer_sdk_types::{ErrorCode, ErrorResponse, ReplicaListResponse, ReplicaOfRequest, ReplicationStatus};
 
 use crate::error::ApiError;
 use crate::extract::ApiJson;
 use crate::state::{AppState, blocking};
 
 /// Routes under `/api/v1/replication`.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/replication/status", get(status))
-        .route("/api/v1/replication/replicas", get(replicas))
-        .route("/api/v1/replication/replicaof", post(replica_of))
-        .route("/api/v1/replication/promote", post(promote))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(status))
+        .routes(routes!(replicas))
+        .routes(routes!(replica_of))
+        .routes(routes!(promote))
 }
 
+/// Status with statistics (v1.2.0). `stats` and `replicas` are null when replication is disabled;
+/// `replicas` is null on a replica. Definitions of every number: `docs/REPLICATION.md`.
+#[utoipa::path(get, path = "/api/v1/replication/status", tag = "replication",
+    responses((status = 200, description = "Role, enabled, stats and replicas of this node", body = ReplicationStatus)))]
 async fn status(State(state): State<AppState>) -> Result<Json<ReplicationStatus>, ApiError> {
     // Master-side lag reads an append time from the log: keep it off the async workers.
     match state.replication {
@@ -35,6 +40,10 @@ async fn status(State(state): State<AppState>) -> Result<Json<ReplicationStatus>
     }
 }
 
+/// Every replica the master knows, disconnected ones included with their last known state
+/// (empty on a replica and without replication).
+#[utoipa::path(get, path = "/api/v1/replication/replicas", tag = "replication",
+    responses((status = 200, description = "The master's replicas", body = ReplicaListResponse)))]
 async fn replicas(State(state): State<AppState>) -> Result<Json<ReplicaListResponse>, ApiError> {
     let replicas = match state.replication {
         Some(replication) => blocking(move || Ok(replication.replicas())).await?,
@@ -50,6 +59,15 @@ fn enabled(state: &AppState) -> Result<Arc<Replication>, ApiError> {
         .ok_or_else(|| ApiError::new(ErrorCode::ReplicationConflict, "replication is not enabled on this node"))
 }
 
+/// Follows a master (`{"master":"host:port"}`, its replication address) or stops following
+/// (`{"master":null}`, same as promote). The choice is persisted and wins over the configuration.
+#[utoipa::path(post, path = "/api/v1/replication/replicaof", tag = "replication",
+    request_body = ReplicaOfRequest,
+    responses(
+        (status = 200, description = "The node's status after the change", body = ReplicationStatus),
+        (status = 400, description = "`invalid_argument`: not host:port, or this node's own address", body = ErrorResponse),
+        (status = 409, description = "`replication_conflict`: replication is not enabled on this node", body = ErrorResponse),
+    ))]
 async fn replica_of(
     State(state): State<AppState>,
     ApiJson(req): ApiJson<ReplicaOfRequest>,
@@ -58,6 +76,12 @@ async fn replica_of(
     Ok(Json(replication.replica_of(req.master).await?))
 }
 
+/// Makes this replica the master of a new epoch (manual failover).
+#[utoipa::path(post, path = "/api/v1/replication/promote", tag = "replication",
+    responses(
+        (status = 200, description = "The node's status as the new master", body = ReplicationStatus),
+        (status = 409, description = "`replication_conflict`: already the master, or replication is not enabled", body = ErrorResponse),
+    ))]
 async fn promote(State(state): State<AppState>) -> Result<Json<ReplicationStatus>, ApiError> {
     let replication = enabled(&state)?;
     Ok(Json(replication.promote().await?))

@@ -5,8 +5,12 @@
 //!   routing) plus the replication routes without replication, and health.
 //! - `engine_errors`: inputs the engine rejects, and the happy paths (need the real engine).
 //! - `replication`: the replication routes over a running replication runtime (loopback listener).
+//! - `metrics`: `GET /metrics` (format, HTTP metrics labelled by route template, engine gauges).
+//! - `openapi`: the generated document against `docs/openapi.json`, the router and real answers.
 
 mod engine_errors;
+mod metrics;
+mod openapi;
 mod replication;
 mod requests;
 
@@ -93,6 +97,17 @@ impl TestApp {
             serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("non-JSON answer {status}: {e}: {bytes:?}"))
         };
         (status, json)
+    }
+
+    /// Sends a request without a body; returns status, `Content-Type` and the body as text.
+    pub async fn text(&self, method: Method, uri: &str) -> (StatusCode, String, String) {
+        let req = Request::builder().method(method).uri(uri).body(Body::empty()).expect("request");
+        let response = self.router.clone().oneshot(req).await.expect("infallible");
+        let status = response.status();
+        let content_type =
+            response.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX).await.expect("body");
+        (status, content_type, String::from_utf8(bytes.to_vec()).expect("UTF-8 body"))
     }
 
     /// Sends `body` as JSON.

@@ -5,6 +5,7 @@ mod bad_input;
 mod common;
 mod crud;
 mod durability;
+mod observability;
 mod process;
 mod proxy;
 mod recall;
