@@ -163,7 +163,7 @@ fn class_of_code(code: ErrorCode) -> ErrorClass {
         ErrorCode::CollectionExists | ErrorCode::ReplicationConflict => ErrorClass::Conflict,
         ErrorCode::ReadOnlyReplica => ErrorClass::ReadOnlyReplica,
         ErrorCode::WriteConcernTimeout => ErrorClass::Timeout,
-        ErrorCode::Unavailable | ErrorCode::Internal => ErrorClass::Server,
+        ErrorCode::Unavailable | ErrorCode::NoQuorum | ErrorCode::Internal => ErrorClass::Server,
     }
 }
 

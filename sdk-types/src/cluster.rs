@@ -12,6 +12,7 @@ use typeshare::typeshare;
 /// How the master is chosen when it fails.
 #[typeshare]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum ClusterFailoverMode {
     /// The controller appoints a new master after `failover_timeout_ms` without lease renewals.
@@ -23,6 +24,7 @@ pub enum ClusterFailoverMode {
 /// Role of a node in the controller's Raft group.
 #[typeshare]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum ControllerRole {
     Leader,
@@ -37,6 +39,7 @@ pub enum ControllerRole {
 /// Role of a member in the data path, per the committed controller state.
 #[typeshare]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum ClusterMemberRole {
     Master,
@@ -50,6 +53,7 @@ pub enum ClusterMemberRole {
 /// - `unknown`: not probed yet since this node started.
 #[typeshare]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum MemberHealth {
     Healthy,
@@ -60,6 +64,7 @@ pub enum MemberHealth {
 /// One configured node of the cluster.
 #[typeshare]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ClusterMember {
     #[typeshare(serialized_as = "U53")]
     pub id: u64,
@@ -90,6 +95,7 @@ pub struct ClusterMember {
 /// The last master change committed by the controller.
 #[typeshare]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FailoverInfo {
     /// When the controller leader decided it (RFC 3339 UTC).
     pub at: String,
@@ -115,6 +121,7 @@ pub struct FailoverInfo {
 /// `GET /api/v1/cluster`: the controller as one node sees it.
 #[typeshare]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ClusterView {
     /// Id of the reporting node.
     #[typeshare(serialized_as = "U53")]

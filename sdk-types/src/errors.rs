@@ -55,8 +55,11 @@ pub enum ErrorCode {
     PayloadTooLarge,
     /// 415: the request is not `application/json`.
     UnsupportedMediaType,
-    /// 503: the node cannot accept writes right now (shutting down, no quorum).
+    /// 503: the node cannot accept writes right now (shutting down, log failed).
     Unavailable,
+    /// 503: cluster mode: this master holds no valid lease from the controller (it cannot reach a
+    /// controller majority, or a master change is in progress); the write was not applied.
+    NoQuorum,
     /// 504: the requested write concern was not reached in time.
     WriteConcernTimeout,
     /// 500: a server-side failure (I/O error, bug). Never used for user mistakes.
@@ -80,6 +83,7 @@ impl ErrorCode {
             Self::PayloadTooLarge => "payload_too_large",
             Self::UnsupportedMediaType => "unsupported_media_type",
             Self::Unavailable => "unavailable",
+            Self::NoQuorum => "no_quorum",
             Self::WriteConcernTimeout => "write_concern_timeout",
             Self::Internal => "internal",
         }
@@ -94,7 +98,7 @@ impl ErrorCode {
             Self::CollectionExists | Self::ReadOnlyReplica | Self::ReplicationConflict => 409,
             Self::PayloadTooLarge => 413,
             Self::UnsupportedMediaType => 415,
-            Self::Unavailable => 503,
+            Self::Unavailable | Self::NoQuorum => 503,
             Self::WriteConcernTimeout => 504,
             Self::Internal => 500,
         }
@@ -107,7 +111,7 @@ impl ErrorCode {
 }
 
 /// Every error code, for exhaustive tests and documentation.
-pub const ALL_ERROR_CODES: [ErrorCode; 15] = [
+pub const ALL_ERROR_CODES: [ErrorCode; 16] = [
     ErrorCode::InvalidArgument,
     ErrorCode::MalformedJson,
     ErrorCode::DimensionMismatch,
@@ -121,6 +125,7 @@ pub const ALL_ERROR_CODES: [ErrorCode; 15] = [
     ErrorCode::PayloadTooLarge,
     ErrorCode::UnsupportedMediaType,
     ErrorCode::Unavailable,
+    ErrorCode::NoQuorum,
     ErrorCode::WriteConcernTimeout,
     ErrorCode::Internal,
 ];

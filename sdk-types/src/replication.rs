@@ -121,6 +121,13 @@ pub struct ReplicationStats {
     #[serde(default)]
     #[cfg_attr(feature = "openapi", schema(required = true))]
     pub last_error: Option<String>,
+    /// Operations this node discarded when it rejoined a newer master after a failover (it held
+    /// operations beyond the fork point, never acknowledged at majority), persisted. Absent
+    /// (null) from servers before this field existed.
+    #[serde(default)]
+    #[typeshare(serialized_as = "Option<U53>")]
+    #[cfg_attr(feature = "openapi", schema(required = true))]
+    pub ops_discarded_on_rejoin: Option<u64>,
 }
 
 /// One replica as the master sees it.

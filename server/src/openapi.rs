@@ -33,6 +33,7 @@ use vectorizer_sdk_types::{ErrorCode, ErrorDetail, ErrorResponse};
         (name = "snapshots", description = "On-demand snapshots"),
         (name = "replication", description = "Replication status, statistics and control"),
         (name = "admin", description = "Operator checks"),
+        (name = "cluster", description = "Cluster mode: the failover controller's view"),
         (name = "monitoring", description = "Health, Prometheus metrics and this document"),
     )
 )]

@@ -1,9 +1,10 @@
 //! Running a node: recovery, listening, replication, the ready line, graceful shutdown.
 //!
 //! Start order: open the engine (recovery) -> bind the HTTP listener -> start replication when
-//! enabled (it announces the bound HTTP address) -> print the ready line -> serve.
-//! Stop order: stop HTTP (in-flight requests get [`SHUTDOWN_GRACE`]) -> stop replication (persists
-//! its counters) -> shut the engine down (final snapshot, fsync).
+//! enabled (it announces the bound HTTP address) -> start the cluster controller in cluster mode
+//! (it drives the replication runtime) -> print the ready line -> serve.
+//! Stop order: stop HTTP (in-flight requests get [`SHUTDOWN_GRACE`]) -> stop the controller -> stop
+//! replication (persists its counters) -> shut the engine down (final snapshot, fsync).
 //!
 //! Invariant: the ready line is printed only after recovery finished and every listener is bound;
 //! replication is shut down on every exit path after it started, and the engine on every exit path
@@ -21,9 +22,13 @@ use vectorizer_core::CoreError;
 use vectorizer_core::engine::Engine;
 use vectorizer_core::replication::Replication;
 
+use vectorizer_core::cluster::Controller;
+
 use crate::app::app;
+use crate::cluster::{ReplicationHooks, report_discards};
 use crate::config::Config;
 use crate::state::AppState;
+use crate::write::WriteOptions;
 
 /// How long in-flight requests may run after a shutdown signal before the node stops anyway.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
@@ -37,6 +42,8 @@ pub enum ServeError {
     Bind { addr: SocketAddr, source: std::io::Error },
     #[error("cannot start replication on {addr} (replication.addr): {source}")]
     Replication { addr: SocketAddr, source: CoreError },
+    #[error("cannot start the cluster controller: {0}")]
+    Cluster(CoreError),
     #[error("cannot install the SIGTERM/SIGINT handlers: {0}")]
     Signals(std::io::Error),
     #[error("cannot write the ready line to stdout: {0}")]
@@ -92,7 +99,8 @@ async fn serve_until_signal(
                  will be told {local}; set replication.announce_http to a reachable host:port"
             );
         }
-        let repl_config = config.replication.runtime_config(local);
+        let mut repl_config = config.replication.runtime_config(local);
+        repl_config.cluster_managed = config.cluster.is_enabled();
         let repl_addr = config.replication.listen_addr();
         let started = Replication::start(Arc::clone(&engine), repl_config)
             .await
@@ -101,7 +109,31 @@ async fn serve_until_signal(
     } else {
         None
     };
-    let served = serve_http(config, engine, replication.clone(), listener, local, data_dir).await;
+    let cluster = match (&replication, config.cluster.is_enabled()) {
+        (Some(replication), true) => match start_cluster(config, replication, data_dir).await {
+            Ok(c) => Some(c),
+            Err(e) => {
+                replication.shutdown().await;
+                return Err(e);
+            }
+        },
+        _ => None,
+    };
+    let served = serve_http(
+        config,
+        engine,
+        replication.clone(),
+        cluster.as_ref().map(|(c, _)| Arc::clone(c)),
+        listener,
+        local,
+        data_dir,
+    )
+    .await;
+    if let Some((controller, reporter)) = cluster {
+        tracing::info!("stopping the cluster controller");
+        reporter.abort();
+        controller.shutdown().await;
+    }
     if let Some(replication) = replication {
         tracing::info!("stopping replication");
         replication.shutdown().await;
@@ -109,10 +141,26 @@ async fn serve_until_signal(
     served
 }
 
+/// Starts the controller over the replication runtime, and the task reporting discarded
+/// operations to it.
+async fn start_cluster(
+    config: &Config,
+    replication: &Arc<Replication>,
+    data_dir: &std::path::Path,
+) -> Result<(Arc<Controller>, tokio::task::JoinHandle<()>), ServeError> {
+    let cluster_config =
+        config.cluster.runtime_config(config.replication.auth_secret.as_ref()).map_err(ServeError::Cluster)?;
+    let hooks = Arc::new(ReplicationHooks { replication: Arc::clone(replication) });
+    let controller = Controller::start(cluster_config, data_dir, hooks).await.map_err(ServeError::Cluster)?;
+    let reporter = tokio::spawn(report_discards(Arc::clone(replication), Arc::clone(&controller)));
+    Ok((controller, reporter))
+}
+
 async fn serve_http(
     config: &Config,
     engine: Arc<Engine>,
     replication: Option<Arc<Replication>>,
+    cluster: Option<Arc<Controller>>,
     listener: TcpListener,
     local: SocketAddr,
     data_dir: &std::path::Path,
@@ -129,9 +177,17 @@ async fn serve_http(
         "ready"
     );
 
-    let mut state = AppState::new(engine, config.http.max_body_bytes);
+    let mut state = AppState::new(engine, config.http.max_body_bytes).with_write_defaults(WriteOptions {
+        w: config.replication.default_w.0,
+        timeout: Duration::from_millis(config.replication.write_timeout_ms),
+    });
     if let Some(replication) = replication {
         state = state.with_replication(replication);
+    }
+    if let Some(controller) = cluster {
+        let me = config.cluster.node_id;
+        let members = config.cluster.nodes.iter().filter(|n| Some(n.id) != me).map(|n| n.id.to_string()).collect();
+        state = state.with_cluster(controller, members);
     }
     let stopping = Arc::new(Notify::new());
     let stopping_signal = Arc::clone(&stopping);

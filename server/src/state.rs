@@ -6,12 +6,19 @@
 
 use std::sync::Arc;
 
+use std::time::Duration;
+
 use vectorizer_core::CoreError;
+use vectorizer_core::cluster::Controller;
 use vectorizer_core::engine::Engine;
-use vectorizer_core::replication::Replication;
+use vectorizer_core::replication::{Replication, WriteConcern};
 
 use crate::error::ApiError;
 use crate::metrics::Metrics;
+use crate::write::WriteOptions;
+
+/// `replication.write_timeout_ms` default: how long a write waits for `w` above 1.
+pub const DEFAULT_WRITE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// What every handler can reach.
 #[derive(Debug, Clone)]
@@ -23,12 +30,40 @@ pub struct AppState {
     pub replication: Option<Arc<Replication>>,
     /// HTTP metric families (node metrics are computed per scrape from `engine` and `replication`).
     pub metrics: Arc<Metrics>,
+    /// The cluster controller; `None` outside cluster mode.
+    pub cluster: Option<Arc<Controller>>,
+    /// Cluster mode: the replication ids of the other voting nodes (write concern counts only
+    /// them, and their number fixes the majority).
+    pub cluster_members: Option<Arc<[String]>>,
+    /// `?w=` / `?timeout_ms=` when a write does not give them.
+    pub write_defaults: WriteOptions,
 }
 
 impl AppState {
     /// State over an opened engine, without replication.
     pub fn new(engine: Arc<Engine>, max_body_bytes: usize) -> Self {
-        Self { engine, max_body_bytes, replication: None, metrics: Arc::new(Metrics::default()) }
+        Self {
+            engine,
+            max_body_bytes,
+            replication: None,
+            metrics: Arc::new(Metrics::default()),
+            cluster: None,
+            cluster_members: None,
+            write_defaults: WriteOptions { w: WriteConcern::One, timeout: DEFAULT_WRITE_TIMEOUT },
+        }
+    }
+
+    /// The same state in cluster mode: `members` are the other voters' replication ids.
+    pub fn with_cluster(mut self, controller: Arc<Controller>, members: Vec<String>) -> Self {
+        self.cluster = Some(controller);
+        self.cluster_members = Some(members.into());
+        self
+    }
+
+    /// The same state with other write defaults.
+    pub fn with_write_defaults(mut self, defaults: WriteOptions) -> Self {
+        self.write_defaults = defaults;
+        self
     }
 
     /// The same state with a running replication runtime.

@@ -34,6 +34,10 @@ pub struct ReplicationConfig {
     /// Reconnect backoff bounds (exponential with jitter between them).
     pub reconnect_min: Duration,
     pub reconnect_max: Duration,
+    /// The cluster controller decides the role: a node without persisted replication state starts
+    /// as a read-only replica with no master (instead of a master) and waits to be appointed or
+    /// told whom to follow; `replica_of` is ignored.
+    pub cluster_managed: bool,
 }
 
 impl ReplicationConfig {
@@ -53,6 +57,7 @@ impl ReplicationConfig {
             announce_repl: None,
             reconnect_min: Duration::from_millis(50),
             reconnect_max: Duration::from_secs(2),
+            cluster_managed: false,
         }
     }
 }

@@ -59,6 +59,19 @@ pub struct Counters {
     pub last_sync_ms: AtomicU64,
     /// Links dropped because a replica's unacknowledged backlog exceeded the cap.
     pub buffer_overflows: AtomicU64,
+    /// Operations discarded on rejoining a newer master (beyond the fork point).
+    pub ops_discarded_on_rejoin: AtomicU64,
+}
+
+/// A rejoin after a failover that discarded operations beyond the fork point.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Discarded {
+    /// The newest epoch of the master this node rejoined.
+    pub epoch: u64,
+    /// Operations dropped (offsets `first..=last`).
+    pub ops: u64,
+    pub first: u64,
+    pub last: u64,
 }
 
 /// State shared by the listener, the sessions, the client and the REST handlers.
@@ -77,6 +90,8 @@ pub struct Shared {
     pub save_lock: Mutex<()>,
     /// Replica side: the link to the master.
     pub link: LinkState,
+    /// The last rejoin that discarded operations (the cluster controller reports it).
+    pub discarded: tokio::sync::watch::Sender<Option<Discarded>>,
 }
 
 impl Shared {
@@ -132,6 +147,7 @@ impl Shared {
                 caught_up_at_ms: (caught_up > 0).then_some(caught_up),
                 master_offset_seen: self.link.master_offset_seen.load(Ordering::SeqCst),
                 buffer_overflows: c.buffer_overflows.load(Ordering::Relaxed),
+                ops_discarded_on_rejoin: c.ops_discarded_on_rejoin.load(Ordering::Relaxed),
             },
             replicas: self.registry.export(),
         }
@@ -207,6 +223,9 @@ impl Replication {
                     history.begin(engine_epoch, engine.last_offset() + 1)?;
                 }
                 let role = match p.role {
+                    None if config.cluster_managed => {
+                        RoleState { role: ReplicationRole::Replica, master: None, history }
+                    }
                     Some(ReplicationRole::Replica) => {
                         RoleState { role: ReplicationRole::Replica, master: p.master.clone(), history }
                     }
@@ -227,6 +246,8 @@ impl Replication {
                 let node_id = config.node_id.clone().unwrap_or_else(persist::new_node_id);
                 let history = EpochHistory::new(engine_epoch.max(1), 1);
                 let role = match &config.replica_of {
+                    // The controller appoints the first master; until then the node is read-only.
+                    _ if config.cluster_managed => RoleState { role: ReplicationRole::Replica, master: None, history },
                     Some(m) => RoleState { role: ReplicationRole::Replica, master: Some(m.clone()), history },
                     None => RoleState { role: ReplicationRole::Master, master: None, history },
                 };
@@ -242,7 +263,9 @@ impl Replication {
                 partial_syncs: AtomicU64::new(counters.partial_syncs),
                 last_sync_ms: AtomicU64::new(counters.last_sync_ms.unwrap_or(0)),
                 buffer_overflows: AtomicU64::new(counters.buffer_overflows),
+                ops_discarded_on_rejoin: AtomicU64::new(counters.ops_discarded_on_rejoin),
             },
+            discarded: tokio::sync::watch::Sender::new(None),
             link: LinkState::default(),
             registry: Registry::restore(&replicas),
             save_lock: Mutex::new(()),
@@ -322,11 +345,36 @@ impl Replication {
         if self.shared.role() == ReplicationRole::Master {
             return Err(CoreError::ReplicationConflict { detail: "this node is already the master".into() });
         }
+        let next = self.shared.history().current_epoch().max(self.shared.engine.epoch()) + 1;
+        self.promote_locked(next).await
+    }
+
+    /// Cluster mode: becomes the master of exactly `epoch` (the controller's committed epoch).
+    /// A no-op when this node already is the master at that epoch; refused when `epoch` is below
+    /// the node's current epoch, so a stale controller state never moves the node backwards.
+    pub async fn become_master_at(&self, epoch: u64) -> Result<()> {
+        let _control = self.control.lock().await;
+        let (role, current) = {
+            let r = self.shared.role.lock();
+            (r.role, r.history.current_epoch())
+        };
+        if role == ReplicationRole::Master && current == epoch {
+            return Ok(());
+        }
+        if epoch <= current {
+            return Err(CoreError::ReplicationConflict {
+                detail: format!("cannot become master at epoch {epoch}: this node is already at epoch {current}"),
+            });
+        }
+        self.promote_locked(epoch).await.map(|_| ())
+    }
+
+    /// Starts epoch `epoch` (above the current one) as master. Caller holds `control`.
+    async fn promote_locked(&self, epoch: u64) -> Result<wire::ReplicationStatus> {
         let old_role = self.shared.role.lock().clone();
         self.stop_client().await;
         let mut new_role = old_role.clone();
-        let new_epoch = new_role.history.current_epoch().max(self.shared.engine.epoch()) + 1;
-        new_role.history.begin(new_epoch, self.shared.engine.last_offset() + 1)?;
+        new_role.history.begin(epoch, self.shared.engine.last_offset() + 1)?;
         new_role.role = ReplicationRole::Master;
         new_role.master = None;
         if let Err(e) = self.commit_role(new_role.clone()).await {
@@ -337,6 +385,42 @@ impl Replication {
         self.shared.link.down(None, now_ms());
         tracing::warn!(epoch = new_role.history.current_epoch(), "promoted to master");
         Ok(self.status())
+    }
+
+    /// Cluster mode: follows the master at `master_repl` that serves `epoch`. A no-op when this
+    /// node already follows it; refused when `epoch` is below the node's current epoch. A node
+    /// that was master stops accepting writes at once; operations it wrote beyond the fork point
+    /// are discarded by the sync that follows (counted in `ops_discarded_on_rejoin`).
+    pub async fn follow_at(&self, master_repl: String, epoch: u64) -> Result<()> {
+        {
+            let r = self.shared.role.lock();
+            let current = r.history.current_epoch();
+            if epoch < current {
+                return Err(CoreError::ReplicationConflict {
+                    detail: format!(
+                        "cannot follow the master of epoch {epoch}: this node is already at epoch {current}"
+                    ),
+                });
+            }
+            if r.role == ReplicationRole::Replica && r.master.as_deref() == Some(master_repl.as_str()) {
+                return Ok(());
+            }
+        }
+        self.replica_of(Some(master_repl)).await.map(|_| ())
+    }
+
+    /// Cluster mode: where this node stands (cheap; never blocks on I/O).
+    pub fn position(&self) -> (u64, u64, bool) {
+        let (role, epoch) = {
+            let r = self.shared.role.lock();
+            (r.role, r.history.current_epoch())
+        };
+        (epoch, self.shared.engine.last_offset(), role == ReplicationRole::Master)
+    }
+
+    /// Waits for the next rejoin that discards operations (the cluster controller records it).
+    pub fn discarded(&self) -> tokio::sync::watch::Receiver<Option<Discarded>> {
+        self.shared.discarded.subscribe()
     }
 
     /// Follows `master` (a replication address), or stops following when `None` (= promote).

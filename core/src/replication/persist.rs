@@ -50,6 +50,10 @@ pub struct NodeCounters {
     pub master_offset_seen: u64,
     /// Master: links dropped because a replica's backlog exceeded the buffer cap.
     pub buffer_overflows: u64,
+    /// Operations this node discarded when it rejoined a newer master after a failover (its log
+    /// held operations beyond the fork point). Absent in state files written before 1.2.
+    #[serde(default)]
+    pub ops_discarded_on_rejoin: u64,
 }
 
 /// A replica as the master last knew it.

@@ -91,6 +91,7 @@ pub fn master_stats(shared: &Shared, evaluated: &[Evaluated]) -> wire::Replicati
         sync_progress: None,
         link_down_since: None,
         last_error: None,
+        ops_discarded_on_rejoin: Some(shared.counters.ops_discarded_on_rejoin.load(Ordering::Relaxed)),
     }
 }
 
@@ -121,5 +122,6 @@ pub fn replica_stats(shared: &Shared, now_ms: u64) -> wire::ReplicationStats {
         sync_progress: inner.sync_progress,
         link_down_since: if inner.link_up { None } else { inner.link_down_since_ms.map(rfc3339_ms) },
         last_error: inner.last_error.clone(),
+        ops_discarded_on_rejoin: Some(shared.counters.ops_discarded_on_rejoin.load(Ordering::Relaxed)),
     }
 }

@@ -10,6 +10,7 @@
 //! [`Config::validate`]. Environment variables and flags need no extra code: they are merged as strings
 //! by [`layers`] and typed by the same deserializers as the file.
 
+pub mod cluster;
 pub mod layers;
 pub mod replication;
 pub mod values;
@@ -22,6 +23,7 @@ use vectorizer_core::engine::EngineConfig;
 use vectorizer_core::model::Limits;
 use vectorizer_core::storage::Retention;
 
+pub use cluster::ClusterSection;
 pub use layers::{ENV_PREFIX, Layers};
 pub use replication::ReplicationSection;
 pub use values::{FsyncSetting, HostPort, ListenAddr, LogFormat, Secret};
@@ -87,6 +89,7 @@ pub struct Config {
     pub index: IndexConfig,
     pub log: LogConfig,
     pub replication: ReplicationSection,
+    pub cluster: ClusterSection,
 }
 
 /// `[http]`: the REST API listener.
@@ -233,8 +236,60 @@ impl Config {
                 let key = if key == "." { "configuration".to_owned() } else { key };
                 ConfigError::Invalid { key, message: e.into_inner().message().trim().to_owned(), origin }
             })?;
+        let mut config = config;
+        config.resolve_cluster(layers)?;
         config.validate(layers)?;
         Ok(config)
+    }
+
+    /// Cluster mode: checks `[cluster]`, then takes this node's addresses from its
+    /// `[[cluster.nodes]]` entry where `http.addr` / `replication.addr` are not given, announces
+    /// them, names the replication node after the cluster id, and turns replication on (the
+    /// controller decides whom to follow, so `replication.replica_of` is refused).
+    fn resolve_cluster(&mut self, layers: &Layers) -> Result<(), ConfigError> {
+        let invalid = |key: &str, message: String| ConfigError::Invalid {
+            key: key.to_owned(),
+            origin: layers.origin(key).map(str::to_owned),
+            message,
+        };
+        if !self.cluster.is_enabled() {
+            return Ok(());
+        }
+        self.cluster
+            .validate(self.replication.auth_secret.as_ref())
+            .map_err(|(key, message)| invalid(&key, message))?;
+        let Some(me) = self.cluster.me().cloned() else {
+            return Err(invalid("cluster.node_id", "not found in [[cluster.nodes]]".into()));
+        };
+        if self.replication.enabled == Some(false) {
+            return Err(invalid("replication.enabled", "must not be false in cluster mode ([cluster] is set)".into()));
+        }
+        if self.replication.replica_of.is_some() {
+            return Err(invalid(
+                "replication.replica_of",
+                "not allowed in cluster mode: the controller decides which node each replica follows".into(),
+            ));
+        }
+        let id = me.id.to_string();
+        if self.replication.node_id.as_deref().is_some_and(|n| n != id) {
+            return Err(invalid(
+                "replication.node_id",
+                format!("must equal cluster.node_id ({id}) in cluster mode, or be left unset"),
+            ));
+        }
+        self.replication.enabled = Some(true);
+        self.replication.node_id = Some(id);
+        if layers.origin("http.addr").is_none()
+            && let Ok(addr) = me.http.0.parse()
+        {
+            self.http.addr = ListenAddr(addr);
+        }
+        if self.replication.addr.is_none() {
+            self.replication.addr = me.repl.0.parse().ok().map(ListenAddr);
+        }
+        self.replication.announce_http.get_or_insert_with(|| me.http.clone());
+        self.replication.announce_repl.get_or_insert_with(|| me.repl.clone());
+        Ok(())
     }
 
     /// Rules a single field's type cannot express.

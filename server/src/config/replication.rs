@@ -13,8 +13,8 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use serde::Deserialize;
-use vectorizer_core::replication::ReplicationConfig;
 use vectorizer_core::replication::health::HealthConfig;
+use vectorizer_core::replication::{ReplicationConfig, WriteConcern};
 
 use super::values::{self, HostPort, ListenAddr, Secret};
 
@@ -69,6 +69,24 @@ pub struct ReplicationSection {
     pub reconnect_min_ms: u64,
     #[serde(deserialize_with = "values::u64")]
     pub reconnect_max_ms: u64,
+    /// Durability of a write that gives no `?w=`: `1`, `majority` or `all`.
+    pub default_w: WriteConcernSetting,
+    /// How long a write with `w` above 1 waits when it gives no `?timeout_ms=`.
+    #[serde(deserialize_with = "values::u64")]
+    pub write_timeout_ms: u64,
+}
+
+/// `replication.default_w`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct WriteConcernSetting(pub WriteConcern);
+
+impl<'de> Deserialize<'de> for WriteConcernSetting {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = values::string(d)?;
+        WriteConcern::parse("replication.default_w", &text)
+            .map(Self)
+            .map_err(|_| serde::de::Error::custom(format!("expected \"1\", \"majority\" or \"all\", got {text:?}")))
+    }
 }
 
 impl Default for ReplicationSection {
@@ -92,6 +110,8 @@ impl Default for ReplicationSection {
             backlog_secs: None,
             reconnect_min_ms: millis(core.reconnect_min),
             reconnect_max_ms: millis(core.reconnect_max),
+            default_w: WriteConcernSetting::default(),
+            write_timeout_ms: millis(crate::state::DEFAULT_WRITE_TIMEOUT),
         }
     }
 }
@@ -124,6 +144,7 @@ impl ReplicationSection {
             ("replication.max_replicas", self.max_replicas as u64),
             ("replication.reconnect_min_ms", self.reconnect_min_ms),
             ("replication.reconnect_max_ms", self.reconnect_max_ms),
+            ("replication.write_timeout_ms", self.write_timeout_ms),
         ];
         for (key, value) in positive {
             if value == 0 {
@@ -155,6 +176,12 @@ impl ReplicationSection {
                     "must be at most replication.reconnect_max_ms ({}), got {}",
                     self.reconnect_max_ms, self.reconnect_min_ms
                 ),
+            ));
+        }
+        if self.write_timeout_ms > crate::write::MAX_WRITE_TIMEOUT_MS {
+            return Err((
+                "replication.write_timeout_ms",
+                format!("must be at most {}, got {}", crate::write::MAX_WRITE_TIMEOUT_MS, self.write_timeout_ms),
             ));
         }
         if self.node_id.as_deref().is_some_and(|id| id.trim().is_empty()) {

@@ -415,3 +415,57 @@ fn replication_rules_name_the_key() {
     let e = error(Some("[replication]\nsecret = \"x\"\n"), &[], &Overrides::default());
     assert!(e.contains("unknown field `secret`") && e.contains("auth_secret"), "{e}");
 }
+
+fn cluster_toml(node_id: u64, nodes: usize, failover: &str) -> String {
+    let mut t = format!("[cluster]\nnode_id = {node_id}\nfailover = \"{failover}\"\n");
+    for i in 1..=nodes {
+        t.push_str(&format!(
+            "[[cluster.nodes]]\nid = {i}\nhttp = \"127.0.0.1:{}\"\nrepl = \"127.0.0.1:{}\"\nraft = \"127.0.0.1:{}\"\n",
+            15000 + i,
+            7000 + i,
+            7100 + i
+        ));
+    }
+    t
+}
+
+#[test]
+fn cluster_mode_takes_addresses_and_id_from_its_node_entry() {
+    let c = load(Some(&cluster_toml(2, 3, "auto")), &[], &Overrides::default()).expect("cluster");
+    assert!(c.cluster.is_enabled());
+    assert_eq!(c.http.addr.0.to_string(), "127.0.0.1:15002");
+    assert_eq!(c.replication.listen_addr().to_string(), "127.0.0.1:7002");
+    assert!(c.replication.is_enabled());
+    assert_eq!(c.replication.node_id.as_deref(), Some("2"));
+    assert_eq!(c.replication.announce_repl.as_ref().map(|a| a.0.as_str()), Some("127.0.0.1:7002"));
+    let rc = c.cluster.runtime_config(None).expect("runtime");
+    assert_eq!(rc.nodes.len(), 3);
+    assert_eq!(rc.nodes[0].priority, cluster::DEFAULT_PRIORITY);
+    // An explicit http.addr wins for binding; the entry stays the announced address.
+    let flags = Overrides { http_addr: Some("127.0.0.1:0".into()), ..Overrides::default() };
+    let c = load(Some(&cluster_toml(2, 3, "manual")), &[], &flags).expect("explicit http");
+    assert_eq!(c.http.addr.0.to_string(), "127.0.0.1:0");
+    assert_eq!(c.replication.announce_http.as_ref().map(|a| a.0.as_str()), Some("127.0.0.1:15002"));
+}
+
+#[test]
+fn cluster_mode_errors_name_the_key_and_say_why() {
+    let e = error(Some(&cluster_toml(1, 2, "auto")), &[], &Overrides::default());
+    assert!(e.starts_with("cluster.nodes: "), "{e}");
+    assert!(e.contains("at least 3 nodes"), "{e}");
+    let e = error(Some(&cluster_toml(9, 3, "auto")), &[], &Overrides::default());
+    assert!(e.starts_with("cluster.node_id"), "{e}");
+    let e = error(Some(&cluster_toml(1, 3, "sometimes")), &[], &Overrides::default());
+    assert!(e.starts_with("cluster.failover: "), "{e}");
+    let flags = repl_flags(None, Some("127.0.0.1:7009"));
+    let e = error(Some(&cluster_toml(1, 3, "auto")), &[], &flags);
+    assert!(e.starts_with("replication.replica_of: "), "{e}");
+    let e =
+        error(Some(&cluster_toml(1, 3, "auto")), &[("VECTORIZER__REPLICATION__NODE_ID", "abc")], &Overrides::default());
+    assert!(e.starts_with("replication.node_id: "), "{e}");
+    let e =
+        error(Some(&cluster_toml(1, 3, "auto")), &[("VECTORIZER__REPLICATION__DEFAULT_W", "2")], &Overrides::default());
+    assert!(e.starts_with("replication.default_w: "), "{e}");
+    // Manual failover with two nodes is allowed (no automatic decision needs a surviving majority).
+    load(Some(&cluster_toml(1, 2, "manual")), &[], &Overrides::default()).expect("manual, 2 nodes");
+}

@@ -247,6 +247,11 @@ fn encode_stats(f: &mut Families<'_>, stats: &ReplicationStats) -> fmt::Result {
         "Completed partial syncs (CONTINUE); stats.partial_syncs",
         stats.partial_syncs,
     )?;
+    f.counter(
+        "vectorizer_replication_ops_discarded_on_rejoin",
+        "Operations discarded when this node rejoined a newer master after a failover (beyond the fork point, never acknowledged at majority), persisted; stats.ops_discarded_on_rejoin",
+        stats.ops_discarded_on_rejoin,
+    )?;
     f.gauge(
         "vectorizer_replication_last_sync_timestamp_seconds",
         "When the last full or partial sync completed, Unix seconds; stats.last_sync (absent until the first)",

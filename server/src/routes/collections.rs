@@ -12,6 +12,7 @@ use vectorizer_sdk_types::{
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiPath};
 use crate::state::AppState;
+use crate::write::{WriteOptions, write};
 
 /// Collection routes under `/api/v1/collections`.
 pub fn router() -> OpenApiRouter<AppState> {
@@ -20,18 +21,22 @@ pub fn router() -> OpenApiRouter<AppState> {
 
 /// Creates a collection (one replicated operation).
 #[utoipa::path(post, path = "/api/v1/collections", tag = "collections",
+    params(("w" = Option<String>, Query, description = "Durability: `1` (default), `majority` or `all` voting nodes hold the write durable before the answer"),
+        ("timeout_ms" = Option<u64>, Query, description = "How long to wait for `w` (1..=300000, default `replication.write_timeout_ms`)"),),
     request_body = CreateCollectionRequest,
     responses(
         (status = 201, description = "Created; `offset` is the log offset of the durable write", body = WriteResponse),
         (status = 400, description = "`invalid_argument`: a name, dimension or HNSW parameter outside its limits", body = ErrorResponse),
         (status = 409, description = "`collection_exists`; `read_only_replica` on a replica (`error.master` names the master)", body = ErrorResponse),
-        (status = 503, description = "`unavailable`: the node is shutting down or its log failed", body = ErrorResponse),
+        (status = 503, description = "`unavailable`: the node is shutting down or its log failed; `no_quorum`: cluster mode, this master holds no controller lease", body = ErrorResponse),
+        (status = 504, description = "`write_concern_timeout`: fewer than `w` nodes held the write within `timeout_ms` (the message says how many)", body = ErrorResponse),
     ))]
 async fn create(
     State(state): State<AppState>,
+    opts: WriteOptions,
     ApiJson(req): ApiJson<CreateCollectionRequest>,
 ) -> Result<(StatusCode, Json<WriteResponse>), ApiError> {
-    let written = state.run(move |engine| engine.create_collection(&req)).await?;
+    let written = write(&state, opts, move |engine| engine.create_collection(&req)).await?;
     Ok((StatusCode::CREATED, Json(written)))
 }
 
@@ -55,16 +60,20 @@ async fn info(State(state): State<AppState>, ApiPath(name): ApiPath<String>) -> 
 
 /// Deletes a collection and its points (one replicated operation).
 #[utoipa::path(delete, path = "/api/v1/collections/{name}", tag = "collections",
-    params(("name" = String, Path, description = "Collection name")),
+    params(("name" = String, Path, description = "Collection name"),
+        ("w" = Option<String>, Query, description = "Durability: `1` (default), `majority` or `all` voting nodes hold the write durable before the answer"),
+        ("timeout_ms" = Option<u64>, Query, description = "How long to wait for `w` (1..=300000, default `replication.write_timeout_ms`)"),),
     responses(
         (status = 200, description = "Deleted; `offset` is the log offset of the durable write", body = WriteResponse),
         (status = 404, description = "`collection_not_found`", body = ErrorResponse),
         (status = 409, description = "`read_only_replica` on a replica (`error.master` names the master)", body = ErrorResponse),
-        (status = 503, description = "`unavailable`: the node is shutting down or its log failed", body = ErrorResponse),
+        (status = 503, description = "`unavailable`: the node is shutting down or its log failed; `no_quorum`: cluster mode, this master holds no controller lease", body = ErrorResponse),
+        (status = 504, description = "`write_concern_timeout`: fewer than `w` nodes held the write within `timeout_ms` (the message says how many)", body = ErrorResponse),
     ))]
 async fn delete(
     State(state): State<AppState>,
     ApiPath(name): ApiPath<String>,
+    opts: WriteOptions,
 ) -> Result<Json<WriteResponse>, ApiError> {
-    state.run(move |engine| engine.delete_collection(&name)).await.map(Json)
+    write(&state, opts, move |engine| engine.delete_collection(&name)).await.map(Json)
 }

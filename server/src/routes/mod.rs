@@ -6,6 +6,7 @@
 //! the OpenAPI document ([`crate::openapi`]) list the same routes.
 
 pub mod admin;
+pub mod cluster;
 pub mod collections;
 pub mod health;
 pub mod metrics;
@@ -32,4 +33,5 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(snapshots::router())
         .merge(replication::router())
         .merge(admin::router())
+        .merge(cluster::router())
 }

@@ -12,6 +12,7 @@ use vectorizer_sdk_types::{DeletePointsRequest, ErrorResponse, PointRecord, Upse
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiPath};
 use crate::state::AppState;
+use crate::write::{WriteOptions, write};
 
 /// Point routes under `/api/v1/collections/{name}/vectors`.
 pub fn router() -> OpenApiRouter<AppState> {
@@ -23,21 +24,25 @@ pub fn router() -> OpenApiRouter<AppState> {
 
 /// Inserts or replaces points (one replicated operation for the whole batch).
 #[utoipa::path(put, path = "/api/v1/collections/{name}/vectors", tag = "points",
-    params(("name" = String, Path, description = "Collection name")),
+    params(("name" = String, Path, description = "Collection name"),
+        ("w" = Option<String>, Query, description = "Durability: `1` (default), `majority` or `all` voting nodes hold the write durable before the answer"),
+        ("timeout_ms" = Option<u64>, Query, description = "How long to wait for `w` (1..=300000, default `replication.write_timeout_ms`)"),),
     request_body = UpsertRequest,
     responses(
         (status = 200, description = "Written; `affected` points inserted or replaced", body = WriteResponse),
         (status = 400, description = "`invalid_argument` (empty batch, bad id, non-finite value, payload not an object); `dimension_mismatch`", body = ErrorResponse),
         (status = 404, description = "`collection_not_found`", body = ErrorResponse),
         (status = 409, description = "`read_only_replica` on a replica (`error.master` names the master)", body = ErrorResponse),
-        (status = 503, description = "`unavailable`: the node is shutting down or its log failed", body = ErrorResponse),
+        (status = 503, description = "`unavailable`: the node is shutting down or its log failed; `no_quorum`: cluster mode, this master holds no controller lease", body = ErrorResponse),
+        (status = 504, description = "`write_concern_timeout`: fewer than `w` nodes held the write within `timeout_ms` (the message says how many)", body = ErrorResponse),
     ))]
 async fn upsert(
     State(state): State<AppState>,
     ApiPath(name): ApiPath<String>,
+    opts: WriteOptions,
     ApiJson(req): ApiJson<UpsertRequest>,
 ) -> Result<Json<WriteResponse>, ApiError> {
-    state.run(move |engine| engine.upsert(&name, req)).await.map(Json)
+    write(&state, opts, move |engine| engine.upsert(&name, req)).await.map(Json)
 }
 
 /// One point with its vector and payload. Ids containing `/` are percent-encoded by clients.
@@ -73,19 +78,23 @@ async fn get_point_named_delete(
 
 /// Removes points by id (one replicated operation; unknown ids are not an error).
 #[utoipa::path(post, path = "/api/v1/collections/{name}/vectors/delete", tag = "points",
-    params(("name" = String, Path, description = "Collection name")),
+    params(("name" = String, Path, description = "Collection name"),
+        ("w" = Option<String>, Query, description = "Durability: `1` (default), `majority` or `all` voting nodes hold the write durable before the answer"),
+        ("timeout_ms" = Option<u64>, Query, description = "How long to wait for `w` (1..=300000, default `replication.write_timeout_ms`)"),),
     request_body = DeletePointsRequest,
     responses(
         (status = 200, description = "Written; `affected` points removed", body = WriteResponse),
         (status = 400, description = "`invalid_argument`: empty list, too many or bad ids", body = ErrorResponse),
         (status = 404, description = "`collection_not_found`", body = ErrorResponse),
         (status = 409, description = "`read_only_replica` on a replica (`error.master` names the master)", body = ErrorResponse),
-        (status = 503, description = "`unavailable`: the node is shutting down or its log failed", body = ErrorResponse),
+        (status = 503, description = "`unavailable`: the node is shutting down or its log failed; `no_quorum`: cluster mode, this master holds no controller lease", body = ErrorResponse),
+        (status = 504, description = "`write_concern_timeout`: fewer than `w` nodes held the write within `timeout_ms` (the message says how many)", body = ErrorResponse),
     ))]
 async fn delete(
     State(state): State<AppState>,
     ApiPath(name): ApiPath<String>,
+    opts: WriteOptions,
     ApiJson(req): ApiJson<DeletePointsRequest>,
 ) -> Result<Json<WriteResponse>, ApiError> {
-    state.run(move |engine| engine.delete_points(&name, &req)).await.map(Json)
+    write(&state, opts, move |engine| engine.delete_points(&name, &req)).await.map(Json)
 }

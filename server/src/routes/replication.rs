@@ -66,23 +66,62 @@ fn enabled(state: &AppState) -> Result<Arc<Replication>, ApiError> {
     responses(
         (status = 200, description = "The node's status after the change", body = ReplicationStatus),
         (status = 400, description = "`invalid_argument`: not host:port, or this node's own address", body = ErrorResponse),
-        (status = 409, description = "`replication_conflict`: replication is not enabled on this node", body = ErrorResponse),
+        (status = 409, description = "`replication_conflict`: replication is not enabled on this node, or the node is in cluster mode (the controller decides whom it follows)", body = ErrorResponse),
     ))]
 async fn replica_of(
     State(state): State<AppState>,
     ApiJson(req): ApiJson<ReplicaOfRequest>,
 ) -> Result<Json<ReplicationStatus>, ApiError> {
     let replication = enabled(&state)?;
+    if state.cluster.is_some() {
+        return Err(ApiError::new(
+            ErrorCode::ReplicationConflict,
+            "this node is in cluster mode: the controller decides which master it follows; use \
+             POST /api/v1/replication/promote on the node that should become master",
+        ));
+    }
     Ok(Json(replication.replica_of(req.master).await?))
 }
 
-/// Makes this replica the master of a new epoch (manual failover).
+/// Makes this replica the master of a new epoch (manual failover). In cluster mode the
+/// controller does it: it fences the current master, waits out its lease, commits this node as
+/// master, and the call returns once this node serves as master.
 #[utoipa::path(post, path = "/api/v1/replication/promote", tag = "replication",
     responses(
         (status = 200, description = "The node's status as the new master", body = ReplicationStatus),
+        (status = 400, description = "`invalid_argument`: cluster mode, this node has priority 0", body = ErrorResponse),
         (status = 409, description = "`replication_conflict`: already the master, or replication is not enabled", body = ErrorResponse),
+        (status = 503, description = "`unavailable`: cluster mode, no controller majority to commit the change", body = ErrorResponse),
     ))]
 async fn promote(State(state): State<AppState>) -> Result<Json<ReplicationStatus>, ApiError> {
     let replication = enabled(&state)?;
-    Ok(Json(replication.promote().await?))
+    let Some(controller) = &state.cluster else {
+        return Ok(Json(replication.promote().await?));
+    };
+    if replication.position().2 {
+        return Err(ApiError::new(ErrorCode::ReplicationConflict, "this node is already the master"));
+    }
+    let me = controller.view().node_id;
+    controller.propose_master(me).await?;
+    // Committed: the controller's reconciliation promotes this node; wait for it (bounded).
+    let deadline = tokio::time::Instant::now() + PROMOTE_APPLY_WAIT;
+    while !replication.position().2 {
+        if tokio::time::Instant::now() >= deadline {
+            return Err(ApiError::new(
+                ErrorCode::Unavailable,
+                format!(
+                    "the controller committed this node as master, but it did not take over within {} ms; \
+                     see GET /api/v1/cluster",
+                    PROMOTE_APPLY_WAIT.as_millis()
+                ),
+            ));
+        }
+        tokio::time::sleep(PROMOTE_POLL).await;
+    }
+    Ok(Json(blocking(move || Ok(replication.status())).await?))
 }
+
+/// Cluster mode: how long `promote` waits for the committed change to take effect locally.
+const PROMOTE_APPLY_WAIT: std::time::Duration = std::time::Duration::from_secs(15);
+/// ... checking this often.
+const PROMOTE_POLL: std::time::Duration = std::time::Duration::from_millis(20);

@@ -203,7 +203,8 @@ fn the_v1_2_0_status_shape_is_described_exactly() {
                   "last_sync": "2024-10-24T12:00:00Z", "operations_pending": 0, "snapshot_size": 524288,
                   "connected_replicas": 2, "epoch": null, "master_offset": null, "applied_offset": null,
                   "full_syncs": null, "partial_syncs": null, "status": null, "master": null,
-                  "sync_progress": null, "link_down_since": null, "last_error": null},
+                  "sync_progress": null, "link_down_since": null, "last_error": null,
+                  "ops_discarded_on_rejoin": null},
         "replicas": null
     });
     assert!(accepts(&doc, status, &example));

@@ -18,7 +18,7 @@ use crate::engine::{NodeRole, now_ms};
 use crate::error::{CoreError, Result};
 use crate::replication::conn::{self, ByteCounters};
 use crate::replication::history::EpochHistory;
-use crate::replication::node::Shared;
+use crate::replication::node::{Discarded, Shared};
 use crate::replication::replica::acker::Acker;
 use crate::replication::replica::engine_work::EngineWork;
 use crate::replication::replica::full_sync;
@@ -84,14 +84,43 @@ pub(super) async fn run(
             link_up(shared, master_http, manifest.offset);
             // The target is known only from the first frame after the snapshot.
             shared.link.begin_sync(true, u64::MAX);
+            let diverged = beyond_fork_point(shared, &history, engine.last_offset());
             let installed =
                 full_sync::receive_and_install(shared, work, &mut reader, &mut writer, manifest, &mut fence).await?;
+            if let Some(d) = diverged {
+                record_discarded(shared, master, d);
+            }
             shared.adopt_history(history);
             let mut acker = Acker::spawn(engine, writer, installed.offset, heartbeat);
             let start = StreamStart { fence, full_sync_target_pending: true };
             stream::run(shared, work, &mut reader, &mut acker, start).await
         }
     }
+}
+
+/// The operations this node holds beyond the fork point with `master_history`: the master's
+/// history says the epoch that wrote this node's last applied offset ended earlier (this node was
+/// the master of that epoch, or followed it, and wrote on after the failover). `None` when
+/// nothing diverged. The full sync that follows replaces the log, which truncates them.
+fn beyond_fork_point(shared: &Shared, master_history: &EpochHistory, applied: u64) -> Option<Discarded> {
+    let my_epoch = shared.history().epoch_at(applied);
+    let idx = master_history.entries().iter().position(|e| e.epoch == my_epoch)?;
+    let next = master_history.entries().get(idx + 1)?;
+    let end = next.first_offset.saturating_sub(1);
+    (applied > end).then(|| Discarded {
+        epoch: master_history.current_epoch(),
+        ops: applied - end,
+        first: end + 1,
+        last: applied,
+    })
+}
+
+/// Counts and logs a discarded range once the full sync that truncated it is installed.
+fn record_discarded(shared: &Shared, master: &str, d: Discarded) {
+    shared.counters.ops_discarded_on_rejoin.fetch_add(d.ops, std::sync::atomic::Ordering::Relaxed);
+    tracing::warn!(%master, first = d.first, last = d.last, ops = d.ops, epoch = d.epoch,
+        "rejoined a newer master: discarded operations beyond the fork point (never acknowledged at majority)");
+    shared.discarded.send_replace(Some(d));
 }
 
 /// A master whose history ends in an epoch older than this node's is stale (a newer master

@@ -58,6 +58,7 @@ fn expected(st: &ReplicationStatus) -> BTreeMap<Series, f64> {
     put("vectorizer_replication_received_bytes_total", Some(stats.bytes_received as f64));
     put("vectorizer_replication_full_syncs_total", stats.full_syncs.map(|v| v as f64));
     put("vectorizer_replication_partial_syncs_total", stats.partial_syncs.map(|v| v as f64));
+    put("vectorizer_replication_ops_discarded_on_rejoin_total", stats.ops_discarded_on_rejoin.map(|v| v as f64));
     put("vectorizer_replication_last_sync_timestamp_seconds", stats.last_sync.as_deref().map(ts_seconds));
     put("vectorizer_replication_connected_replicas", stats.connected_replicas.map(|v| v as f64));
     put("vectorizer_replication_link_down_since_timestamp_seconds", stats.link_down_since.as_deref().map(ts_seconds));

@@ -67,6 +67,7 @@ fn replica_shared(engine: Arc<Engine>, config: ReplicationConfig, master: &str) 
         registry: Registry::default(),
         link: LinkState::default(),
         save_lock: Mutex::new(()),
+        discarded: tokio::sync::watch::Sender::new(None),
     })
 }
 
