@@ -12,6 +12,8 @@
 //!   one-shot byte corruption.
 //! - [`cluster`]: replication clusters ([`ReplSettings::master`], [`ReplSettings::replica`],
 //!   [`ReplSettings::replica_via_proxy`]), typed status reads, digest convergence waits, RSS.
+//! - [`failover`]: cluster-mode clusters ([`failover::FailoverCluster`]) with every link between
+//!   two nodes behind its own proxy (isolate a node, cut its replication), SIGSTOP / SIGCONT.
 //!
 //! Typical use:
 //! ```no_run
@@ -24,6 +26,7 @@
 
 pub mod binary;
 pub mod cluster;
+pub mod failover;
 pub mod http;
 pub mod node;
 pub mod poll;

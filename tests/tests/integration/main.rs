@@ -2,6 +2,7 @@
 //! `cargo build -p vectorizer-server`, or set `VECTORIZER_BIN`).
 
 mod bad_input;
+mod cluster_mode;
 mod common;
 mod crud;
 mod durability;
