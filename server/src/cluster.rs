@@ -18,8 +18,7 @@ pub struct ReplicationHooks {
 
 impl NodeHooks for ReplicationHooks {
     fn position(&self) -> NodePosition {
-        let (epoch, applied_offset, is_master) = self.replication.position();
-        NodePosition { epoch, applied_offset, is_master }
+        self.replication.position()
     }
 
     fn become_master(&self, epoch: u64) -> BoxFuture<'static, vectorizer_core::Result<()>> {

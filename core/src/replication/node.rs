@@ -21,6 +21,7 @@ use tokio_util::sync::CancellationToken;
 use vectorizer_sdk_types as wire;
 use vectorizer_sdk_types::ReplicationRole;
 
+use crate::cluster::NodePosition;
 use crate::engine::{Engine, NodeRole, now_ms};
 use crate::error::{CoreError, Result};
 use crate::replication::config::ReplicationConfig;
@@ -410,12 +411,16 @@ impl Replication {
     }
 
     /// Cluster mode: where this node stands (cheap; never blocks on I/O).
-    pub fn position(&self) -> (u64, u64, bool) {
+    pub fn position(&self) -> NodePosition {
         let (role, epoch) = {
             let r = self.shared.role.lock();
             (r.role, r.history.current_epoch())
         };
-        (epoch, self.shared.engine.last_offset(), role == ReplicationRole::Master)
+        NodePosition {
+            epoch,
+            applied_offset: self.shared.engine.last_offset(),
+            is_master: role == ReplicationRole::Master,
+        }
     }
 
     /// Waits for the next rejoin that discards operations (the cluster controller records it).

@@ -16,6 +16,7 @@ use std::fmt;
 
 use prometheus_client::encoding::prometheus_text;
 use prometheus_client::registry::Registry;
+use vectorizer_core::cluster::Controller;
 use vectorizer_core::engine::Engine;
 use vectorizer_core::replication::Replication;
 
@@ -44,8 +45,13 @@ impl Default for Metrics {
 impl Metrics {
     /// The whole exposition: node metrics as of now, then the HTTP families. Blocking (reads the
     /// replication status): call it on the blocking pool.
-    pub fn render(&self, engine: &Engine, replication: Option<&Replication>) -> Result<String, fmt::Error> {
-        render_snapshot(NodeSnapshot::take(engine, replication), &self.registry)
+    pub fn render(
+        &self,
+        engine: &Engine,
+        replication: Option<&Replication>,
+        cluster: Option<&Controller>,
+    ) -> Result<String, fmt::Error> {
+        render_snapshot(NodeSnapshot::take(engine, replication, cluster), &self.registry)
     }
 }
 

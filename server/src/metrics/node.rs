@@ -13,10 +13,12 @@ use prometheus_client::encoding::{DescriptorEncoder, EncodeGaugeValue, EncodeMet
 use prometheus_client::metrics::MetricType;
 use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
+use vectorizer_core::cluster::Controller;
 use vectorizer_core::engine::{Engine, SnapshotSummary};
 use vectorizer_core::replication::Replication;
 use vectorizer_sdk_types::{
-    CollectionInfo, ReplicaInfo, ReplicaStatus, ReplicationRole, ReplicationStats, ReplicationStatus, SyncProgress,
+    ClusterView, CollectionInfo, MemberHealth, ReplicaInfo, ReplicaStatus, ReplicationRole, ReplicationStats,
+    ReplicationStatus, SyncProgress,
 };
 
 /// Every replica status, in the order the state-set series are written.
@@ -37,12 +39,14 @@ pub struct NodeSnapshot {
     pub replication: ReplicationStatus,
     /// Links dropped because a replica's backlog exceeded the cap (None without replication).
     pub buffer_overflows: Option<u64>,
+    /// `GET /api/v1/cluster` as of this scrape (cluster mode only).
+    pub cluster: Option<ClusterView>,
 }
 
 impl NodeSnapshot {
     /// Reads the engine and, when enabled, the replication runtime. Blocking (the master-side lag
     /// reads an append time from the log): call it on the blocking pool.
-    pub fn take(engine: &Engine, replication: Option<&Replication>) -> Self {
+    pub fn take(engine: &Engine, replication: Option<&Replication>, cluster: Option<&Controller>) -> Self {
         let replication_status = match replication {
             Some(r) => r.status(),
             None => engine.replication_status(),
@@ -55,6 +59,7 @@ impl NodeSnapshot {
             replication: replication_status,
             buffer_overflows: replication
                 .map(|r| r.shared().counters.buffer_overflows.load(std::sync::atomic::Ordering::Relaxed)),
+            cluster: cluster.map(Controller::view),
         }
     }
 }
@@ -122,6 +127,9 @@ impl Collector for NodeSnapshot {
         if let Some(replicas) = &self.replication.replicas {
             let master_offset = self.replication.stats.as_ref().and_then(|s| s.master_offset);
             encode_replicas(&mut f, replicas, master_offset)?;
+        }
+        if let Some(view) = &self.cluster {
+            encode_cluster(&mut f, view)?;
         }
         Ok(())
     }
@@ -275,6 +283,46 @@ fn encode_stats(f: &mut Families<'_>, stats: &ReplicationStats) -> fmt::Result {
         stats.link_down_since.as_deref().and_then(rfc3339_seconds),
     )?;
     encode_progress(f, "vectorizer_replication", Vec::new(), stats.sync_progress)
+}
+
+/// Cluster mode: the controller as this node sees it (`GET /api/v1/cluster`).
+fn encode_cluster(f: &mut Families<'_>, view: &ClusterView) -> fmt::Result {
+    let flag = |b: bool| i64::from(b);
+    f.gauge("vectorizer_cluster_term", "Controller (Raft) term this node knows; cluster.term", Some(view.term as i64))?;
+    f.gauge("vectorizer_cluster_epoch", "Committed replication epoch; cluster.epoch", Some(view.epoch as i64))?;
+    f.gauge(
+        "vectorizer_cluster_master_id",
+        "Committed master's node id (absent before the first master); cluster.master_id",
+        view.master_id.map(|m| m as i64),
+    )?;
+    f.gauge(
+        "vectorizer_cluster_leader_id",
+        "Controller leader this node knows (absent while none); cluster.leader_id",
+        view.leader_id.map(|m| m as i64),
+    )?;
+    f.gauge(
+        "vectorizer_cluster_writes_allowed",
+        "1 while this node is the master and holds a valid lease (accepts writes); cluster.writes_allowed",
+        Some(flag(view.writes_allowed)),
+    )?;
+    f.gauge(
+        "vectorizer_cluster_fenced",
+        "1 while a master change is in progress; cluster.fenced",
+        Some(flag(view.fenced)),
+    )?;
+    f.gauges(
+        "vectorizer_cluster_member_healthy",
+        "1 when the member answered its last probe in time, by member id; cluster.members[].health",
+        view.members
+            .iter()
+            .map(|m| (vec![("member", m.id.to_string())], flag(m.health == MemberHealth::Healthy)))
+            .collect(),
+    )?;
+    f.gauge(
+        "vectorizer_cluster_last_failover_timestamp_seconds",
+        "When the last master change was decided, Unix seconds (absent before the first); cluster.last_failover.at",
+        view.last_failover.as_ref().and_then(|l| rfc3339_seconds(&l.at)),
+    )
 }
 
 fn encode_replicas(f: &mut Families<'_>, replicas: &[ReplicaInfo], master_offset: Option<u64>) -> fmt::Result {

@@ -21,7 +21,10 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[utoipa::path(get, path = "/metrics", tag = "monitoring",
     responses((status = 200, description = "The exposition", content_type = "text/plain; version=0.0.4; charset=utf-8", body = String)))]
 async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
-    let encoded = blocking(move || Ok(state.metrics.render(&state.engine, state.replication.as_deref()))).await?;
+    let encoded = blocking(move || {
+        Ok(state.metrics.render(&state.engine, state.replication.as_deref(), state.cluster.as_deref()))
+    })
+    .await?;
     let text = encoded.map_err(|_| ApiError::internal("the metrics could not be encoded"))?;
     Ok(([(header::CONTENT_TYPE, CONTENT_TYPE)], text))
 }

@@ -98,14 +98,14 @@ async fn promote(State(state): State<AppState>) -> Result<Json<ReplicationStatus
     let Some(controller) = &state.cluster else {
         return Ok(Json(replication.promote().await?));
     };
-    if replication.position().2 {
+    if replication.position().is_master {
         return Err(ApiError::new(ErrorCode::ReplicationConflict, "this node is already the master"));
     }
     let me = controller.view().node_id;
     controller.propose_master(me).await?;
     // Committed: the controller's reconciliation promotes this node; wait for it (bounded).
     let deadline = tokio::time::Instant::now() + PROMOTE_APPLY_WAIT;
-    while !replication.position().2 {
+    while !replication.position().is_master {
         if tokio::time::Instant::now() >= deadline {
             return Err(ApiError::new(
                 ErrorCode::Unavailable,

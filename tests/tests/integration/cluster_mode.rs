@@ -136,6 +136,16 @@ fn kill9_master_under_majority_writes_loses_no_acknowledged_write() {
     let view = c.view(new);
     let failover = view.last_failover.clone().expect("last failover recorded");
     assert_eq!((failover.old_master, failover.new_master), (Some(old), new), "{view:?}");
+    // /metrics reports the same controller view.
+    let metrics = c.node(new).http().get("/metrics").expect("metrics").text();
+    for line in [
+        format!("vectorizer_cluster_master_id {new}"),
+        format!("vectorizer_cluster_epoch {}", view.epoch),
+        "vectorizer_cluster_writes_allowed 1".to_owned(),
+        format!("vectorizer_cluster_member_healthy{{member=\"{old}\"}} 0"),
+    ] {
+        assert!(metrics.lines().any(|l| l == line), "missing {line:?} in\n{metrics}");
+    }
 
     // The old master rejoins as a replica and converges.
     c.node_mut(old).restart();
