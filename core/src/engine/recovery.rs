@@ -153,9 +153,12 @@ pub(crate) fn recover(config: &EngineConfig) -> Result<Recovered> {
 }
 
 pub(crate) fn load_snapshot(path: &Path) -> Result<(State, snapshot::SnapshotManifest)> {
-    let (manifest, mut reader) = snapshot::open_verified(path)?;
-    let (collections, counts) = snapshot_body::decode(&mut reader)
-        .map_err(|e| CoreError::SnapshotRejected { path: path.to_owned(), reason: e.to_string() })?;
+    // One pass: decode while verifying; nothing decoded is used unless the whole body verified.
+    let (manifest, mut body) = snapshot::open_verifying(path)?;
+    let decoded = snapshot_body::decode(&mut body);
+    body.finish()?;
+    let (collections, counts) =
+        decoded.map_err(|e| CoreError::SnapshotRejected { path: path.to_owned(), reason: e.to_string() })?;
     if counts.collections != manifest.collections || counts.points != manifest.points {
         return Err(CoreError::SnapshotRejected {
             path: path.to_owned(),

@@ -20,8 +20,10 @@
 //! Invariants: a file with the final name is complete and was fsynced before the rename that gave
 //! it that name (and the directory was fsynced after). Temporary files end in `.tmp`, are never
 //! listed, and are removed by [`remove_temp_files`] at start-up. A body is handed to a reader only
-//! after every chunk CRC, the digest and the manifest were verified ([`open_verified`]); anything
-//! else is `CoreError::SnapshotRejected`. The API knows nothing of what the engine puts in the body.
+//! after every chunk CRC, the digest and the manifest were verified ([`open_verified`]), or — in a
+//! single pass ([`open_verifying`]) — what is decoded from it is used only after
+//! [`VerifyingBody::finish`] verified them; anything else is `CoreError::SnapshotRejected`. The API
+//! knows nothing of what the engine puts in the body.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Write};
@@ -228,6 +230,67 @@ pub fn open_verified(path: &Path) -> Result<(SnapshotManifest, Box<dyn Read + Se
     check_body(path, &manifest, chunks, body_bytes, &hasher.finalize().to_hex())?;
     cursor.rewind();
     Ok((manifest, Box::new(BodyReader { cursor, current: Bytes::new() })))
+}
+
+/// Opens a finished snapshot for ONE verifying pass (loading at start-up and installing a full
+/// sync read tens of megabytes; verifying first and decoding after would read them twice). The
+/// header, trailer and manifest are checked now and each chunk's CRC as the body is read; the
+/// chunk count, body size and digest are checked by [`VerifyingBody::finish`], which the caller
+/// must call, and which must succeed, before it uses anything decoded from the body.
+pub fn open_verifying(path: &Path) -> Result<(SnapshotManifest, VerifyingBody)> {
+    let (manifest, cursor) = open_checked_frame(path)?;
+    let body = VerifyingBody {
+        cursor,
+        current: Bytes::new(),
+        hasher: blake3::Hasher::new(),
+        body_bytes: 0,
+        manifest: manifest.clone(),
+    };
+    Ok((manifest, body))
+}
+
+/// The body of a snapshot read once, hashed as it is read (see [`open_verifying`]).
+#[derive(Debug)]
+pub struct VerifyingBody {
+    cursor: ChunkCursor,
+    current: Bytes,
+    hasher: blake3::Hasher,
+    body_bytes: u64,
+    manifest: SnapshotManifest,
+}
+
+impl VerifyingBody {
+    fn next_chunk(&mut self) -> Result<Option<Bytes>> {
+        let Some(chunk) = self.cursor.next_chunk()? else { return Ok(None) };
+        self.hasher.update(&chunk.data);
+        self.body_bytes += chunk.data.len() as u64;
+        Ok(Some(chunk.data))
+    }
+
+    /// Reads (and hashes) whatever the decoder left, then checks the chunk count, the body size
+    /// and the digest against the manifest. A chunk that failed its CRC during decoding fails here
+    /// again, with its position.
+    pub fn finish(mut self) -> Result<()> {
+        while self.next_chunk()?.is_some() {}
+        let digest = self.hasher.finalize().to_hex();
+        check_body(&self.cursor.path, &self.manifest, self.cursor.next_index, self.body_bytes, &digest)
+    }
+}
+
+impl Read for VerifyingBody {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.current.is_empty() {
+            match self.next_chunk() {
+                Ok(Some(data)) => self.current = data,
+                Ok(None) => return Ok(0),
+                Err(e) => return Err(io::Error::new(io::ErrorKind::InvalidData, e)),
+            }
+        }
+        let n = buf.len().min(self.current.len());
+        buf[..n].copy_from_slice(&self.current[..n]);
+        self.current = self.current.slice(n..);
+        Ok(n)
+    }
 }
 
 /// Reads the manifest after checking the header and the trailer (not the body).
@@ -535,7 +598,9 @@ impl SnapshotReceiver {
     }
 
     /// Checks the chunk count, size and digest against the manifest, writes the trailer, fsyncs,
-    /// re-verifies the file on disk, renames it into place and fsyncs the directory.
+    /// checks the file's frame (header, trailer, manifest) on disk, renames it into place and
+    /// fsyncs the directory. The body was verified chunk by chunk on arrival; the one pass that
+    /// installs the file ([`open_verifying`]) verifies it again as stored.
     pub fn finish(mut self) -> Result<(PathBuf, SnapshotManifest)> {
         let digest = self.hasher.finalize().to_hex();
         check_body(&self.tmp.path, &self.manifest, self.next_index, self.body_bytes, &digest)?;
@@ -552,8 +617,13 @@ impl SnapshotReceiver {
         }
         self.tmp.write_all(&trailer)?;
         self.tmp.sync()?;
-        let (verified, _) = open_verified(&self.tmp.path)?;
-        debug_assert_eq!(verified, self.manifest);
+        let (verified, _) = open_checked_frame(&self.tmp.path)?;
+        if verified != self.manifest {
+            return Err(CoreError::SnapshotRejected {
+                path: self.tmp.path.clone(),
+                reason: "the manifest read back from disk differs from the one received".into(),
+            });
+        }
         let path = self.tmp.publish(&self.final_path)?;
         Ok((path, manifest))
     }

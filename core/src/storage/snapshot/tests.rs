@@ -32,10 +32,29 @@ fn read_body(path: &Path) -> Vec<u8> {
     let (_, mut reader) = open_verified(path).expect("verified");
     let mut out = Vec::new();
     reader.read_to_end(&mut out).expect("read body");
+    // The single verifying pass reads the same body and accepts it.
+    let (_, mut body) = open_verifying(path).expect("verifying");
+    let mut once = Vec::new();
+    body.read_to_end(&mut once).expect("read body once");
+    body.finish().expect("verified in one pass");
+    assert_eq!(once, out);
     out
 }
 
+/// The single pass rejects `path` too: at open, while reading, or at `finish`.
+fn rejected_in_one_pass(path: &Path) {
+    let Ok((_, mut body)) = open_verifying(path) else { return };
+    let mut sink = Vec::new();
+    let _ = body.read_to_end(&mut sink);
+    match body.finish() {
+        Err(CoreError::SnapshotRejected { path: p, .. }) => assert_eq!(p, path),
+        Err(other) => panic!("expected SnapshotRejected from the single pass, got {other}"),
+        Ok(()) => panic!("corrupt snapshot accepted by the single pass"),
+    }
+}
+
 fn expect_rejected(path: &Path) -> String {
+    rejected_in_one_pass(path);
     match open_verified(path) {
         Err(CoreError::SnapshotRejected { path: p, reason }) => {
             assert_eq!(p, path);
