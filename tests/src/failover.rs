@@ -18,7 +18,7 @@ use std::time::Duration;
 use vectorizer_sdk_types::{ClusterView, ReplicationRole};
 
 use crate::cluster::status;
-use crate::node::{Node, NodeOptions};
+use crate::node::{Node, NodeOptions, StartFailure};
 use crate::poll::poll_until;
 use crate::proxy::Proxy;
 
@@ -82,17 +82,60 @@ pub struct FailoverCluster {
     _configs: tempfile::TempDir,
 }
 
-/// Free loopback ports (all bound at once, then released for the nodes to bind).
+/// Loopback addresses for the nodes to bind. They must stay free between now and the nodes'
+/// start, so they are drawn at random BELOW the kernel's ephemeral range (which `:0` binds — the
+/// proxies, other tests' nodes — draw from) and checked bindable; [`FailoverCluster::start`]
+/// still retries with new ports if a node finds one taken.
 fn free_addrs(n: usize) -> Vec<SocketAddr> {
-    let listeners: Vec<TcpListener> =
-        (0..n).map(|_| TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port")).collect();
-    listeners.iter().map(|l| l.local_addr().expect("local addr")).collect()
+    let high = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|t| t.split_whitespace().next().and_then(|p| p.parse::<u64>().ok()))
+        .unwrap_or(32768);
+    let low = 20_000u64.min(high.saturating_sub(2_000));
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
+    let mut seed = nanos ^ (u64::from(std::process::id()) << 32) | 1;
+    let mut held = Vec::new();
+    let mut addrs = Vec::new();
+    while addrs.len() < n {
+        // xorshift64
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        let port = u16::try_from(low + seed % (high - low)).expect("port below 65536");
+        if let Ok(l) = TcpListener::bind(("127.0.0.1", port)) {
+            addrs.push(l.local_addr().expect("local addr"));
+            held.push(l);
+        }
+    }
+    addrs
+}
+
+/// Whether a start failure is a port taken meanwhile (then the cluster is built again).
+fn port_taken(e: &StartFailure) -> bool {
+    match e {
+        StartFailure::Exited { stderr, .. } => {
+            stderr.contains("Address already in use") || stderr.contains("cannot bind")
+        }
+        _ => false,
+    }
 }
 
 impl FailoverCluster {
     /// Writes the configurations and starts every node (each waits for its ready line; the
-    /// controller forms in the background).
+    /// controller forms in the background). Panics with the node's stderr if one cannot start.
+    #[track_caller]
     pub fn start(spec: ClusterSpec) -> FailoverCluster {
+        let mut attempt = 1;
+        loop {
+            match Self::try_start(spec.clone()) {
+                Ok(c) => return c,
+                Err(e) if attempt < 3 && port_taken(&e) => attempt += 1,
+                Err(e) => panic!("{e}"),
+            }
+        }
+    }
+
+    fn try_start(spec: ClusterSpec) -> Result<FailoverCluster, StartFailure> {
         let n = spec.nodes;
         let ports = free_addrs(3 * n);
         let addrs: Vec<Addrs> =
@@ -123,9 +166,9 @@ impl FailoverCluster {
             for (key, value) in &cluster.spec.env {
                 opts = opts.env(key.clone(), value.clone());
             }
-            cluster.nodes.push(Node::start(opts));
+            cluster.nodes.push(Node::try_start(opts)?);
         }
-        cluster
+        Ok(cluster)
     }
 
     fn write_config(&self, k: usize, addrs: &[Addrs]) -> PathBuf {
