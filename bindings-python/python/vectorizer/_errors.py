@@ -49,3 +49,11 @@ class VectorizerTimeoutError(VectorizerError, TimeoutError):
 
 class ServerError(VectorizerError):
     """5xx, or a response the SDK could not understand."""
+
+
+class NoQuorumError(ServerError):
+    """503 ``no_quorum``: a cluster-mode master without a controller lease refused the write.
+
+    The write was not applied. The client has already re-discovered the master and retried once
+    if a new master was elected; otherwise retry after the failover completes.
+    """
