@@ -22,7 +22,7 @@ export interface VectorizerError extends Error {
   code: string
   /** HTTP status of the server's answer, or null when the failure did not come from one. */
   status: number | null
-  /** Error class, the same as the Python exception classes (`NoQuorum`: a cluster-mode master without a controller lease refused the write; it was not applied). */
+  /** Error class, the same as the Python exception classes (`NoQuorum`: a cluster-mode master without a controller lease did not acknowledge the write; retry once a master is elected). */
   kind: 'NotFound' | 'Conflict' | 'ReadOnlyReplica' | 'Validation' | 'Connection' | 'Timeout' | 'NoQuorum' | 'Server'
   /** On `read_only_replica`: the master's address as the replica knows it. */
   master: string | null

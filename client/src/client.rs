@@ -4,8 +4,10 @@
 //! - Writes go to the discovered master (to a replica when no master is known: its answer names
 //!   the master). On `read_only_replica` the topology is rediscovered (also probing the master
 //!   named in the error) and the write is retried exactly once. On `no_quorum` (a cluster-mode
-//!   master without a controller lease: the write was not applied) the topology is rediscovered
-//!   and the write is retried once only if a different master was found (after a failover).
+//!   master without a controller lease: the write was not acknowledged) the topology is
+//!   rediscovered and the write is retried once only if a different master was found (after a
+//!   failover). The server refuses before applying, except with `w` above 1 where the lease is
+//!   checked again after the wait; the retry is then a repeat (idempotent for upsert and delete).
 //! - Reads go to the master, or to a replica under [`ReadPreference::PreferReplica`]. A read that
 //!   cannot connect rediscovers and is retried once (reads are idempotent; writes are not retried
 //!   on connection errors because they may have been applied).

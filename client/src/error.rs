@@ -82,8 +82,9 @@ pub enum ErrorClass {
     Connection,
     /// Client timeout, or the server's write concern timeout.
     Timeout,
-    /// 503 `no_quorum`: a cluster-mode master without a controller lease refused the write (it
-    /// was not applied). Retrying after the failover completes is safe.
+    /// 503 `no_quorum`: a cluster-mode master without a controller lease did not acknowledge the
+    /// write (refused before applying it, or with `w` above 1 applied but refused when the lease
+    /// was checked again after the wait). Retry once a master is elected.
     NoQuorum,
     /// 5xx (internal, unavailable) and malformed responses.
     Server,
