@@ -9,6 +9,107 @@
  */
 export type Payload = Record<string, unknown>;
 
+/** Role of a member in the data path, per the committed controller state. */
+export type ClusterMemberRole =
+	| "master"
+	| "replica";
+
+/**
+ * Reachability of a member as seen from the reporting node.
+ * 
+ * - `healthy`: its last probe (over the controller transport) answered in time.
+ * - `unreachable`: its last probe failed or timed out.
+ * - `unknown`: not probed yet since this node started.
+ */
+export type MemberHealth =
+	| "healthy"
+	| "unreachable"
+	| "unknown";
+
+/** One configured node of the cluster. */
+export interface ClusterMember {
+	id: number;
+	/** HTTP address (`host:port`) of the node's REST API. */
+	http: string;
+	/** Replication address (`host:port`). */
+	repl: string;
+	/** Controller (Raft) address (`host:port`). */
+	raft: string;
+	/** Promotion priority; 0 means the node is never promoted. */
+	priority: number;
+	/** Master or replica, per the committed controller state. */
+	role: ClusterMemberRole;
+	/** Whether this member is the controller leader the reporting node currently knows. */
+	controller_leader: boolean;
+	health: MemberHealth;
+	/** Replication epoch the member last reported; null until it answered a probe. */
+	epoch: number | null;
+	/** Log offset of the last operation the member applied, as last reported; null until known. */
+	applied_offset: number | null;
+	/** Milliseconds since the member last answered a probe; null if it never did. */
+	last_seen_ms_ago: number | null;
+}
+
+/** How the master is chosen when it fails. */
+export type ClusterFailoverMode =
+	/** The controller appoints a new master after `failover_timeout_ms` without lease renewals. */
+	| "auto"
+	/** Only an operator's promotion changes the master. */
+	| "manual";
+
+/** Role of a node in the controller's Raft group. */
+export type ControllerRole =
+	| "leader"
+	| "follower"
+	| "candidate"
+	/** Not a voter yet (the group is not formed, or this node has not caught up). */
+	| "learner"
+	/** The controller was shut down. */
+	| "shutdown";
+
+/** The last master change committed by the controller. */
+export interface FailoverInfo {
+	/** When the controller leader decided it (RFC 3339 UTC). */
+	at: string;
+	/** Why, e.g. `master 1 renewed no lease for 10000 ms`. */
+	reason: string;
+	/** Master before the change; null at bootstrap. */
+	old_master: number | null;
+	new_master: number;
+	/** Epoch the new master serves. */
+	epoch: number;
+	/** Applied offset the new master reported when it was chosen; null if unknown. */
+	new_master_applied_offset: number | null;
+	/**
+	 * Operations the old master discarded (never acknowledged at majority) when it rejoined;
+	 * null until it has rejoined and reported the count.
+	 */
+	ops_discarded: number | null;
+}
+
+/** `GET /api/v1/cluster`: the controller as one node sees it. */
+export interface ClusterView {
+	/** Id of the reporting node. */
+	node_id: number;
+	failover: ClusterFailoverMode;
+	/** The reporting node's role in the controller group. */
+	controller_role: ControllerRole;
+	/** Controller (Raft) term. */
+	term: number;
+	/** Controller leader known to the reporting node; null while none is known. */
+	leader_id: number | null;
+	/** Committed replication epoch (0 before the first master is recorded). */
+	epoch: number;
+	/** Committed master; null before the first master is recorded. */
+	master_id: number | null;
+	/** True while a master change is in progress: the old master's lease can no longer be renewed. */
+	fenced: boolean;
+	/** Whether the reporting node holds a valid master lease (and so accepts writes). */
+	writes_allowed: boolean;
+	members: ClusterMember[];
+	last_failover: FailoverInfo | null;
+}
+
 /** Digest of one collection: blake3 over its config and its points sorted by id. */
 export interface CollectionDigest {
 	name: string;
@@ -227,6 +328,12 @@ export interface ReplicationStats {
 	link_down_since?: string | null;
 	/** Last replication error seen by this node. */
 	last_error?: string | null;
+	/**
+	 * Operations this node discarded when it rejoined a newer master after a failover (it held
+	 * operations beyond the fork point, never acknowledged at majority), persisted. Absent
+	 * (null) from servers before this field existed.
+	 */
+	ops_discarded_on_rejoin?: number | null;
 }
 
 /** `GET /api/v1/replication/status`. */
@@ -322,8 +429,13 @@ export type ErrorCode =
 	| "payload_too_large"
 	/** 415: the request is not `application/json`. */
 	| "unsupported_media_type"
-	/** 503: the node cannot accept writes right now (shutting down, no quorum). */
+	/** 503: the node cannot accept writes right now (shutting down, log failed). */
 	| "unavailable"
+	/**
+	 * 503: cluster mode: this master holds no valid lease from the controller (it cannot reach a
+	 * controller majority, or a master change is in progress); the write was not applied.
+	 */
+	| "no_quorum"
 	/** 504: the requested write concern was not reached in time. */
 	| "write_concern_timeout"
 	/** 500: a server-side failure (I/O error, bug). Never used for user mistakes. */

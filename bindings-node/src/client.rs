@@ -2,10 +2,11 @@
 //!
 //! Invariants: each method converts its arguments, awaits the inner client on napi's tokio
 //! runtime and converts the result; nothing else. Results keep the wire's snake_case fields.
+//! Every write takes a trailing `{ w, timeoutMs }` (see [`WriteOptions`]).
 
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
-use vectorizer_client::{ClientConfig, ClientError, ReadPreference};
+use vectorizer_client::{ClientConfig, ClientError, ReadPreference, WriteConcern, invalid_argument};
 use vectorizer_sdk_types as wire;
 
 use crate::types::{Reply, from_js};
@@ -20,6 +21,41 @@ pub struct ClientOptions {
     /// `"master"` (default) or `"prefer_replica"`.
     #[napi(ts_type = "'master' | 'prefer_replica'")]
     pub read_preference: Option<String>,
+}
+
+/// Options of one write: `{ w, timeoutMs }` -> `?w=...&timeout_ms=...` (only what is set).
+#[napi(object)]
+pub struct WriteOptions {
+    /// How many voting nodes (the master included) must hold the write durable before it is
+    /// acknowledged: `1`, `'majority'` or `'all'`. Absent: the server's default.
+    #[napi(ts_type = "1 | '1' | 'majority' | 'all'")]
+    pub w: Option<Either<f64, String>>,
+    /// How long the server waits for `w` (1..=300000 ms) before answering `write_concern_timeout`.
+    pub timeout_ms: Option<f64>,
+}
+
+/// JS write options -> client write options; bad values are `invalid_argument` naming the field.
+fn write_options(options: Option<WriteOptions>) -> std::result::Result<vectorizer_client::WriteOptions, ClientError> {
+    let mut out = vectorizer_client::WriteOptions::default();
+    let Some(options) = options else { return Ok(out) };
+    out.w = match options.w {
+        None => None,
+        Some(Either::A(1.0)) => Some(WriteConcern::One),
+        Some(Either::A(n)) => {
+            return Err(invalid_argument("w", format!("expected 1, \"majority\" or \"all\", got {n}")));
+        }
+        Some(Either::B(text)) => Some(WriteConcern::parse(&text)?),
+    };
+    out.timeout_ms = match options.timeout_ms {
+        None => None,
+        // Integral and non-negative, so the cast is exact; the range is checked by the client.
+        Some(ms) if ms.fract() == 0.0 && (0.0..=u64::MAX as f64).contains(&ms) => Some(ms as u64),
+        Some(ms) => {
+            let range = vectorizer_client::MAX_WRITE_TIMEOUT_MS;
+            return Err(invalid_argument("timeout_ms", format!("expected an integer in 1..={range}, got {ms}")));
+        }
+    };
+    Ok(out)
 }
 
 /// Client of a Vectorizer cluster (one or several endpoints). Writes go to the discovered master.
@@ -86,11 +122,12 @@ impl Client {
     pub async fn create_collection(
         &self,
         #[napi(ts_arg_type = "CreateCollectionRequest")] request: serde_json::Value,
+        options: Option<WriteOptions>,
     ) -> Result<Reply<wire::WriteResponse>> {
         let request: std::result::Result<wire::CreateCollectionRequest, _> = from_js("request", request);
-        Ok(Reply(match request {
-            Ok(request) => self.inner.create_collection(&request).await,
-            Err(e) => Err(e),
+        Ok(Reply(match (request, write_options(options)) {
+            (Ok(request), Ok(options)) => self.inner.create_collection_with(&request, options).await,
+            (Err(e), _) | (_, Err(e)) => Err(e),
         }))
     }
 
@@ -108,8 +145,15 @@ impl Client {
 
     /// Deletes a collection and its points.
     #[napi(ts_return_type = "Promise<WriteResponse>")]
-    pub async fn delete_collection(&self, name: String) -> Result<Reply<wire::WriteResponse>> {
-        Ok(Reply(self.inner.delete_collection(&name).await))
+    pub async fn delete_collection(
+        &self,
+        name: String,
+        options: Option<WriteOptions>,
+    ) -> Result<Reply<wire::WriteResponse>> {
+        Ok(Reply(match write_options(options) {
+            Ok(options) => self.inner.delete_collection_with(&name, options).await,
+            Err(e) => Err(e),
+        }))
     }
 
     /// Inserts or replaces points.
@@ -118,11 +162,12 @@ impl Client {
         &self,
         collection: String,
         #[napi(ts_arg_type = "PointInput[]")] points: serde_json::Value,
+        options: Option<WriteOptions>,
     ) -> Result<Reply<wire::WriteResponse>> {
         let points: std::result::Result<Vec<wire::PointInput>, _> = from_js("points", points);
-        Ok(Reply(match points {
-            Ok(points) => self.inner.upsert(&collection, points).await,
-            Err(e) => Err(e),
+        Ok(Reply(match (points, write_options(options)) {
+            (Ok(points), Ok(options)) => self.inner.upsert_with(&collection, points, options).await,
+            (Err(e), _) | (_, Err(e)) => Err(e),
         }))
     }
 
@@ -134,8 +179,16 @@ impl Client {
 
     /// Deletes points by id.
     #[napi(ts_return_type = "Promise<WriteResponse>")]
-    pub async fn delete(&self, collection: String, ids: Vec<String>) -> Result<Reply<wire::WriteResponse>> {
-        Ok(Reply(self.inner.delete(&collection, ids).await))
+    pub async fn delete(
+        &self,
+        collection: String,
+        ids: Vec<String>,
+        options: Option<WriteOptions>,
+    ) -> Result<Reply<wire::WriteResponse>> {
+        Ok(Reply(match write_options(options) {
+            Ok(options) => self.inner.delete_with(&collection, ids, options).await,
+            Err(e) => Err(e),
+        }))
     }
 
     /// Nearest neighbours, best first.
@@ -190,5 +243,12 @@ impl Client {
     #[napi(ts_return_type = "Promise<DigestResponse>")]
     pub async fn get_digest(&self, endpoint: Option<String>) -> Result<Reply<wire::DigestResponse>> {
         Ok(Reply(self.inner.get_digest(endpoint.as_deref()).await))
+    }
+
+    /// The cluster controller as `endpoint` (or the master) sees it; outside cluster mode the node
+    /// rejects with `replication_conflict`.
+    #[napi(ts_return_type = "Promise<ClusterView>")]
+    pub async fn get_cluster(&self, endpoint: Option<String>) -> Result<Reply<wire::ClusterView>> {
+        Ok(Reply(self.inner.get_cluster(endpoint.as_deref()).await))
     }
 }

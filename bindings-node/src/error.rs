@@ -18,6 +18,7 @@ fn kind(class: ErrorClass) -> &'static str {
         ErrorClass::Validation => "Validation",
         ErrorClass::Connection => "Connection",
         ErrorClass::Timeout => "Timeout",
+        ErrorClass::NoQuorum => "NoQuorum",
         ErrorClass::Server => "Server",
     }
 }

@@ -11,7 +11,7 @@ mod types;
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
-pub use client::{Client, ClientOptions};
+pub use client::{Client, ClientOptions, WriteOptions};
 
 fn parse_error(env: &Env, err: &vectorizer_client::ClientError) -> Error {
     // SAFETY: module functions run on the JS thread with this live env.

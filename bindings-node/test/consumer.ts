@@ -3,12 +3,14 @@
 import {
   Client,
   parseReplicationStatus,
+  type ClusterView,
   type CollectionInfo,
   type ReplicaInfo,
   type ReplicationStats,
   type ReplicationStatus,
   type ScoredPoint,
   type VectorizerError,
+  type WriteOptions,
 } from '../index'
 
 function lagOf(status: ReplicationStatus): number | null {
@@ -37,19 +39,20 @@ export async function main(url: string): Promise<void> {
   const health = await client.health()
   await client.health(master)
   await client.createCollection({ name: 'ts', dimension: 2, metric: 'dot', hnsw: { m: 8 } })
-  await client.createCollection({ name: 'ts2', dimension: 2 })
+  await client.createCollection({ name: 'ts2', dimension: 2 }, { w: 'majority' })
+  const durable: WriteOptions = { w: 'all', timeoutMs: 5_000 }
   await client.upsert('ts', [
     { id: 'p1', vector: [1, 0], payload: { tag: 'a' } },
     { id: 'p2', vector: [0, 1] },
-  ])
+  ], durable)
   const info: CollectionInfo = await client.getCollection('ts')
   const all: CollectionInfo[] = await client.listCollections()
   const point = await client.get('ts', 'p1')
   const tag: unknown = point.payload === null ? undefined : point.payload['tag']
   const hits: ScoredPoint[] = await client.search('ts', { vector: [1, 0.1], limit: 2, with_payload: true })
   const firstPayload = hits[0]?.payload ?? null
-  await client.delete('ts', ['p2'])
-  await client.deleteCollection('ts2')
+  await client.delete('ts', ['p2'], { w: 1 })
+  await client.deleteCollection('ts2', { timeoutMs: 1_000 })
   const status = await client.getReplicationStatus()
   const role: 'master' | 'replica' = status.role
   const node = await client.getReplicationStatus(url)
@@ -62,11 +65,15 @@ export async function main(url: string): Promise<void> {
     await client.promote(url)
     await client.replicaOf(url, null)
     await client.replicaOf(url, '127.0.0.1:7400')
+    const cluster: ClusterView = await client.getCluster()
+    const leader: number | null = cluster.leader_id
+    console.log(leader, cluster.members.map((m) => `${m.id}:${m.role}:${m.health}`), cluster.last_failover?.ops_discarded ?? null)
   } catch (e: unknown) {
     if (isVectorizerError(e)) {
       const code: string = e.code
       const httpStatus: number | null = e.status
-      console.log(code, httpStatus, e.kind, e.master)
+      const noQuorum: boolean = e.kind === 'NoQuorum'
+      console.log(code, httpStatus, e.kind, e.master, noQuorum)
     } else {
       throw e
     }

@@ -22,6 +22,7 @@ const cases = [
   [409, 'collection_exists', 'Conflict'],
   [400, 'dimension_mismatch', 'Validation'],
   [503, 'unavailable', 'Server'],
+  [503, 'no_quorum', 'NoQuorum'],
   [504, 'write_concern_timeout', 'Timeout'],
   [418, 'from_a_future_server', 'Validation'],
 ]

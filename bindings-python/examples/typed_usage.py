@@ -10,7 +10,9 @@ from datetime import datetime
 from vectorizer import (
     AsyncClient,
     Client,
+    ClusterView,
     CollectionInfo,
+    ConflictError,
     Metric,
     NotFoundError,
     ReplicaInfo,
@@ -19,6 +21,8 @@ from vectorizer import (
     ReplicationStatus,
     ScoredPoint,
     VectorizerError,
+    WriteConcern,
+    WriteResponse,
 )
 
 
@@ -49,7 +53,15 @@ def run(url: str) -> None:
     assert point.payload is not None and point.payload["tag"] == "a"
     hits: list[ScoredPoint] = client.search("typed", [1.0, 0.1], 2, with_payload=True)
     assert hits[0].id == "p1"
-    client.delete("typed", ["p2"])
+    durable: WriteResponse = client.upsert("typed", [{"id": "p3", "vector": [0.5, 0.5]}], w="majority", timeout_ms=5000)
+    assert durable.affected == 1
+    client.delete("typed", ["p2"], w=WriteConcern.ALL)
+    client.delete("typed", ["p3"], w=1)
+    try:
+        view: ClusterView = client.get_cluster()
+        print("cluster term:", view.term, "master:", view.master_id)
+    except ConflictError as e:
+        assert e.code == "replication_conflict"
     try:
         client.get("typed", "p2")
     except NotFoundError as e:
@@ -72,11 +84,15 @@ def run(url: str) -> None:
         client.replica_of(url, None)
     except VectorizerError as e:
         print("replica_of:", e.code, e.status)
-    client.delete_collection("typed")
+    client.delete_collection("typed", w="all", timeout_ms=1000)
 
     async def use_async() -> ReplicationStatus:
         aclient = AsyncClient([url])
         await aclient.health()
+        try:
+            await aclient.get_cluster()
+        except ConflictError:
+            pass
         return await aclient.get_replication_status()
 
     assert asyncio.run(use_async()).role is ReplicationRole.MASTER

@@ -14,6 +14,164 @@ Payload = Dict[str, object]
 A JSON object attached to a point. Always an object (never an array or scalar).
 (`JsonValue` is mapped per language in `scripts/sdk/typeshare.toml`.)
 """
+class ClusterMemberRole(str, Enum):
+    """
+    Role of a member in the data path, per the committed controller state.
+    """
+    MASTER = "master"
+    REPLICA = "replica"
+class MemberHealth(str, Enum):
+    """
+    Reachability of a member as seen from the reporting node.
+    
+    - `healthy`: its last probe (over the controller transport) answered in time.
+    - `unreachable`: its last probe failed or timed out.
+    - `unknown`: not probed yet since this node started.
+    """
+    HEALTHY = "healthy"
+    UNREACHABLE = "unreachable"
+    UNKNOWN = "unknown"
+class ClusterMember(BaseModel):
+    """
+    One configured node of the cluster.
+    """
+    id: int
+    http: str
+    """
+    HTTP address (`host:port`) of the node's REST API.
+    """
+    repl: str
+    """
+    Replication address (`host:port`).
+    """
+    raft: str
+    """
+    Controller (Raft) address (`host:port`).
+    """
+    priority: int
+    """
+    Promotion priority; 0 means the node is never promoted.
+    """
+    role: ClusterMemberRole
+    """
+    Master or replica, per the committed controller state.
+    """
+    controller_leader: bool
+    """
+    Whether this member is the controller leader the reporting node currently knows.
+    """
+    health: MemberHealth
+    epoch: Optional[int] = Field(default=None)
+    """
+    Replication epoch the member last reported; null until it answered a probe.
+    """
+    applied_offset: Optional[int] = Field(default=None)
+    """
+    Log offset of the last operation the member applied, as last reported; null until known.
+    """
+    last_seen_ms_ago: Optional[int] = Field(default=None)
+    """
+    Milliseconds since the member last answered a probe; null if it never did.
+    """
+
+class ClusterFailoverMode(str, Enum):
+    """
+    How the master is chosen when it fails.
+    """
+    AUTO = "auto"
+    """
+    The controller appoints a new master after `failover_timeout_ms` without lease renewals.
+    """
+    MANUAL = "manual"
+    """
+    Only an operator's promotion changes the master.
+    """
+class ControllerRole(str, Enum):
+    """
+    Role of a node in the controller's Raft group.
+    """
+    LEADER = "leader"
+    FOLLOWER = "follower"
+    CANDIDATE = "candidate"
+    LEARNER = "learner"
+    """
+    Not a voter yet (the group is not formed, or this node has not caught up).
+    """
+    SHUTDOWN = "shutdown"
+    """
+    The controller was shut down.
+    """
+class FailoverInfo(BaseModel):
+    """
+    The last master change committed by the controller.
+    """
+    at: str
+    """
+    When the controller leader decided it (RFC 3339 UTC).
+    """
+    reason: str
+    """
+    Why, e.g. `master 1 renewed no lease for 10000 ms`.
+    """
+    old_master: Optional[int] = Field(default=None)
+    """
+    Master before the change; null at bootstrap.
+    """
+    new_master: int
+    epoch: int
+    """
+    Epoch the new master serves.
+    """
+    new_master_applied_offset: Optional[int] = Field(default=None)
+    """
+    Applied offset the new master reported when it was chosen; null if unknown.
+    """
+    ops_discarded: Optional[int] = Field(default=None)
+    """
+    Operations the old master discarded (never acknowledged at majority) when it rejoined;
+    null until it has rejoined and reported the count.
+    """
+
+class ClusterView(BaseModel):
+    """
+    `GET /api/v1/cluster`: the controller as one node sees it.
+    """
+    node_id: int
+    """
+    Id of the reporting node.
+    """
+    failover: ClusterFailoverMode
+    controller_role: ControllerRole
+    """
+    The reporting node's role in the controller group.
+    """
+    term: int
+    """
+    Controller (Raft) term.
+    """
+    leader_id: Optional[int] = Field(default=None)
+    """
+    Controller leader known to the reporting node; null while none is known.
+    """
+    epoch: int
+    """
+    Committed replication epoch (0 before the first master is recorded).
+    """
+    master_id: Optional[int] = Field(default=None)
+    """
+    Committed master; null before the first master is recorded.
+    """
+    fenced: bool
+    """
+    True while a master change is in progress: the old master's lease can no longer be renewed.
+    """
+    writes_allowed: bool
+    """
+    Whether the reporting node holds a valid master lease (and so accepts writes).
+    """
+    members: List[ClusterMember]
+    last_failover: Optional[FailoverInfo] = Field(default=None)
+
 class CollectionDigest(BaseModel):
     """
     Digest of one collection: blake3 over its config and its points sorted by id.
@@ -336,6 +494,12 @@ class ReplicationStats(BaseModel):
     """
     Last replication error seen by this node.
     """
+    ops_discarded_on_rejoin: Optional[int] = Field(default=None)
+    """
+    Operations this node discarded when it rejoined a newer master after a failover (it held
+    operations beyond the fork point, never acknowledged at majority), persisted. Absent
+    (null) from servers before this field existed.
+    """
 
 class ReplicationStatus(BaseModel):
     """
@@ -491,7 +655,12 @@ class ErrorCode(str, Enum):
     """
     UNAVAILABLE = "unavailable"
     """
-    503: the node cannot accept writes right now (shutting down, no quorum).
+    503: the node cannot accept writes right now (shutting down, log failed).
+    """
+    NOQUORUM = "no_quorum"
+    """
+    503: cluster mode: this master holds no valid lease from the controller (it cannot reach a
+    controller majority, or a master change is in progress); the write was not applied.
     """
     WRITECONCERNTIMEOUT = "write_concern_timeout"
     """

@@ -2,22 +2,25 @@
 //!
 //! Invariants: every method converts its arguments, runs the inner client's future with the GIL
 //! released, and converts the result; nothing else. The inner client is rebuilt in a forked child
-//! (its connection pool belonged to the parent's runtime).
+//! (its connection pool belonged to the parent's runtime; the inherited one is leaked, never
+//! dropped). Every write takes the keyword arguments `w=` (`1`, `"majority"`, `"all"`) and
+//! `timeout_ms=` (1..=300000): the write is acknowledged once that many voting nodes hold it
+//! durable, else `write_concern_timeout` is raised.
 
 use std::sync::Mutex;
 use std::time::Duration;
 
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use pyo3::types::{PyMapping, PyString};
-use vectorizer_client::{ClientConfig, ReadPreference};
+use pyo3::types::{PyBool, PyInt, PyMapping, PyString};
+use vectorizer_client::{ClientConfig, ClientError, ReadPreference, WriteConcern, WriteOptions, invalid_argument};
 use vectorizer_sdk_types as wire;
 
 use crate::error::PyClientError;
 use crate::runtime::{block_on, current_pid};
 use crate::types::{
-    CollectionInfo, DigestResponse, HealthResponse, PointRecord, ReplicaInfo, ReplicationStatus, ScoredPoint,
-    SnapshotInfo, ToPython, WriteResponse, py_to_json,
+    ClusterView, CollectionInfo, DigestResponse, HealthResponse, PointRecord, ReplicaInfo, ReplicationStatus,
+    ScoredPoint, SnapshotInfo, ToPython, WriteResponse, py_to_json,
 };
 
 /// Blocking client of a Vectorizer cluster (one or several endpoints).
@@ -32,7 +35,10 @@ impl Client {
     fn inner(&self) -> PyResult<vectorizer_client::Client> {
         let mut slot = self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         if slot.0 != current_pid() {
-            *slot = (current_pid(), vectorizer_client::Client::new(self.config.clone()).map_err(PyClientError)?);
+            let fresh = (current_pid(), vectorizer_client::Client::new(self.config.clone()).map_err(PyClientError)?);
+            // Inherited across fork: its connection pool's locks may have been held by parent
+            // threads that do not exist here, so dropping it could block forever (as the runtime).
+            std::mem::forget(std::mem::replace(&mut *slot, fresh));
         }
         Ok(slot.1.clone())
     }
@@ -68,6 +74,40 @@ fn point(item: &Bound<'_, PyAny>) -> PyResult<wire::PointInput> {
         false => None,
     };
     Ok(wire::PointInput { id, vector, payload })
+}
+
+/// `w=`: `1`, `"1"`, `"majority"`, `"all"` or a `WriteConcern` (a `str` enum).
+fn write_concern(w: &Bound<'_, PyAny>) -> Result<WriteConcern, ClientError> {
+    let bad = || invalid_argument("w", format!("expected 1, \"majority\" or \"all\", got {w}"));
+    if let Ok(text) = w.cast::<PyString>() {
+        return WriteConcern::parse(text.to_str().map_err(|_| bad())?);
+    }
+    if w.cast::<PyInt>().is_ok() && w.cast::<PyBool>().is_err() && w.extract::<i64>().ok() == Some(1) {
+        return Ok(WriteConcern::One);
+    }
+    Err(bad())
+}
+
+/// `w=` and `timeout_ms=` keyword arguments of a write. Bad values raise `ValidationError` (code
+/// `invalid_argument`) naming the argument; nothing is sent then.
+fn write_options(
+    w: Option<&Bound<'_, PyAny>>,
+    timeout_ms: Option<&Bound<'_, PyAny>>,
+) -> Result<WriteOptions, ClientError> {
+    let mut options = WriteOptions::default();
+    if let Some(w) = w {
+        options.w = Some(write_concern(w)?);
+    }
+    if let Some(ms) = timeout_ms {
+        let ms = match ms.cast::<PyBool>() {
+            Ok(_) => None,
+            Err(_) => ms.extract::<u64>().ok(),
+        };
+        let range = vectorizer_client::MAX_WRITE_TIMEOUT_MS;
+        options.timeout_ms =
+            Some(ms.ok_or_else(|| invalid_argument("timeout_ms", format!("expected an int in 1..={range}")))?);
+    }
+    Ok(options)
 }
 
 #[pymethods]
@@ -108,7 +148,9 @@ impl Client {
     }
 
     /// Creates a collection.
-    #[pyo3(signature = (name, dimension, metric = None, *, m = None, ef_construction = None, ef_search = None))]
+    #[pyo3(signature = (
+        name, dimension, metric = None, *, m = None, ef_construction = None, ef_search = None, w = None, timeout_ms = None
+    ))]
     #[allow(clippy::too_many_arguments)]
     fn create_collection(
         &self,
@@ -119,7 +161,10 @@ impl Client {
         m: Option<u32>,
         ef_construction: Option<u32>,
         ef_search: Option<u32>,
+        w: Option<&Bound<'_, PyAny>>,
+        timeout_ms: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Py<WriteResponse>> {
+        let options = write_options(w, timeout_ms).map_err(PyClientError)?;
         let hnsw = (m.is_some() || ef_construction.is_some() || ef_search.is_some()).then_some(wire::HnswConfig {
             m,
             ef_construction,
@@ -128,7 +173,7 @@ impl Client {
         let metric = metric.map(self::metric).transpose()?.unwrap_or_default();
         let request = wire::CreateCollectionRequest { name, dimension, metric, hnsw };
         let inner = self.inner()?;
-        let out = block_on(py, async move { inner.create_collection(&request).await })?;
+        let out = block_on(py, async move { inner.create_collection_with(&request, options).await })?;
         out.map_err(PyClientError)?.to_python(py)
     }
 
@@ -147,17 +192,34 @@ impl Client {
     }
 
     /// Deletes a collection and its points.
-    fn delete_collection(&self, py: Python<'_>, name: String) -> PyResult<Py<WriteResponse>> {
+    #[pyo3(signature = (name, *, w = None, timeout_ms = None))]
+    fn delete_collection(
+        &self,
+        py: Python<'_>,
+        name: String,
+        w: Option<&Bound<'_, PyAny>>,
+        timeout_ms: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Py<WriteResponse>> {
+        let options = write_options(w, timeout_ms).map_err(PyClientError)?;
         let inner = self.inner()?;
-        let out = block_on(py, async move { inner.delete_collection(&name).await })?;
+        let out = block_on(py, async move { inner.delete_collection_with(&name, options).await })?;
         out.map_err(PyClientError)?.to_python(py)
     }
 
     /// Inserts or replaces points: each a mapping `{"id": str, "vector": [float], "payload": dict | None}`.
-    fn upsert(&self, py: Python<'_>, collection: String, points: &Bound<'_, PyAny>) -> PyResult<Py<WriteResponse>> {
+    #[pyo3(signature = (collection, points, *, w = None, timeout_ms = None))]
+    fn upsert(
+        &self,
+        py: Python<'_>,
+        collection: String,
+        points: &Bound<'_, PyAny>,
+        w: Option<&Bound<'_, PyAny>>,
+        timeout_ms: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Py<WriteResponse>> {
+        let options = write_options(w, timeout_ms).map_err(PyClientError)?;
         let points = points.try_iter()?.map(|item| point(&item?)).collect::<PyResult<Vec<_>>>()?;
         let inner = self.inner()?;
-        let out = block_on(py, async move { inner.upsert(&collection, points).await })?;
+        let out = block_on(py, async move { inner.upsert_with(&collection, points, options).await })?;
         out.map_err(PyClientError)?.to_python(py)
     }
 
@@ -169,9 +231,18 @@ impl Client {
     }
 
     /// Deletes points by id.
-    fn delete(&self, py: Python<'_>, collection: String, ids: Vec<String>) -> PyResult<Py<WriteResponse>> {
+    #[pyo3(signature = (collection, ids, *, w = None, timeout_ms = None))]
+    fn delete(
+        &self,
+        py: Python<'_>,
+        collection: String,
+        ids: Vec<String>,
+        w: Option<&Bound<'_, PyAny>>,
+        timeout_ms: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Py<WriteResponse>> {
+        let options = write_options(w, timeout_ms).map_err(PyClientError)?;
         let inner = self.inner()?;
-        let out = block_on(py, async move { inner.delete(&collection, ids).await })?;
+        let out = block_on(py, async move { inner.delete_with(&collection, ids, options).await })?;
         out.map_err(PyClientError)?.to_python(py)
     }
 
@@ -235,6 +306,15 @@ impl Client {
     fn get_digest(&self, py: Python<'_>, endpoint: Option<String>) -> PyResult<Py<DigestResponse>> {
         let inner = self.inner()?;
         let out = block_on(py, async move { inner.get_digest(endpoint.as_deref()).await })?;
+        out.map_err(PyClientError)?.to_python(py)
+    }
+
+    /// The cluster controller as `endpoint` (or the master) sees it; outside cluster mode the node
+    /// answers `replication_conflict` (`ConflictError`).
+    #[pyo3(signature = (endpoint = None))]
+    fn get_cluster(&self, py: Python<'_>, endpoint: Option<String>) -> PyResult<Py<ClusterView>> {
+        let inner = self.inner()?;
+        let out = block_on(py, async move { inner.get_cluster(endpoint.as_deref()).await })?;
         out.map_err(PyClientError)?.to_python(py)
     }
 

@@ -26,6 +26,7 @@ impl From<PyClientError> for PyErr {
             ErrorClass::Validation => "ValidationError",
             ErrorClass::Connection => "VectorizerConnectionError",
             ErrorClass::Timeout => "VectorizerTimeoutError",
+            ErrorClass::NoQuorum => "NoQuorumError",
             ErrorClass::Server => "ServerError",
         };
         Python::attach(|py| {

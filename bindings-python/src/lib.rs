@@ -48,6 +48,9 @@ fn _vectorizer(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<types::ReplicationStats>()?;
     m.add_class::<types::ReplicaInfo>()?;
     m.add_class::<types::ReplicationStatus>()?;
+    m.add_class::<types::ClusterMember>()?;
+    m.add_class::<types::FailoverInfo>()?;
+    m.add_class::<types::ClusterView>()?;
     m.add_function(wrap_pyfunction!(parse_replication_status, m)?)?;
     m.add_function(wrap_pyfunction!(parse_replica_list, m)?)?;
     m.add_function(wrap_pyfunction!(api_methods, m)?)?;

@@ -2,8 +2,9 @@
 //!
 //! Invariants: one frozen class per wire type with the wire's snake_case field names (checked
 //! against the typeshare output by `tests/test_types_match_sdk_types.py`); `null` becomes `None`;
-//! RFC 3339 strings become timezone-aware `datetime`s; roles, statuses and metrics become the
-//! `enum.Enum`s of `vectorizer._enums`; payloads become plain `dict`s. No logic beyond conversion.
+//! RFC 3339 strings become timezone-aware `datetime`s; roles, statuses, metrics and cluster states
+//! become the `enum.Enum`s of `vectorizer._enums`; payloads become plain `dict`s. No logic beyond
+//! conversion.
 
 use chrono::{DateTime, Utc};
 use pyo3::exceptions::PyValueError;
@@ -120,6 +121,7 @@ pub struct ReplicationStats {
     pub sync_progress: Option<Py<SyncProgress>>,
     pub link_down_since: Option<DateTime<Utc>>,
     pub last_error: Option<String>,
+    pub ops_discarded_on_rejoin: Option<u64>,
 }
 
 /// One replica as the master sees it.
@@ -148,6 +150,50 @@ pub struct ReplicationStatus {
     pub enabled: bool,
     pub stats: Option<Py<ReplicationStats>>,
     pub replicas: Option<Vec<Py<ReplicaInfo>>>,
+}
+
+/// One configured node of a cluster, as the reporting node sees it.
+#[pyclass(module = "vectorizer", get_all, frozen)]
+pub struct ClusterMember {
+    pub id: u64,
+    pub http: String,
+    pub repl: String,
+    pub raft: String,
+    pub priority: u32,
+    pub role: Py<PyAny>,
+    pub controller_leader: bool,
+    pub health: Py<PyAny>,
+    pub epoch: Option<u64>,
+    pub applied_offset: Option<u64>,
+    pub last_seen_ms_ago: Option<u64>,
+}
+
+/// The last master change committed by the cluster controller.
+#[pyclass(module = "vectorizer", get_all, frozen)]
+pub struct FailoverInfo {
+    pub at: DateTime<Utc>,
+    pub reason: String,
+    pub old_master: Option<u64>,
+    pub new_master: u64,
+    pub epoch: u64,
+    pub new_master_applied_offset: Option<u64>,
+    pub ops_discarded: Option<u64>,
+}
+
+/// `GET /api/v1/cluster`: the cluster controller as one node sees it.
+#[pyclass(module = "vectorizer", get_all, frozen)]
+pub struct ClusterView {
+    pub node_id: u64,
+    pub failover: Py<PyAny>,
+    pub controller_role: Py<PyAny>,
+    pub term: u64,
+    pub leader_id: Option<u64>,
+    pub epoch: u64,
+    pub master_id: Option<u64>,
+    pub fenced: bool,
+    pub writes_allowed: bool,
+    pub members: Vec<Py<ClusterMember>>,
+    pub last_failover: Option<Py<FailoverInfo>>,
 }
 
 macro_rules! repr {
@@ -186,6 +232,22 @@ repr!(
 );
 repr!(ReplicaInfo, id, host, port, status, lag_ms, last_heartbeat, operations_synced);
 repr!(ReplicationStatus, role, enabled, stats, replicas);
+repr!(ClusterMember, id, http, role, controller_leader, health, epoch, applied_offset, last_seen_ms_ago);
+repr!(FailoverInfo, at, reason, old_master, new_master, epoch, new_master_applied_offset, ops_discarded);
+repr!(
+    ClusterView,
+    node_id,
+    failover,
+    controller_role,
+    term,
+    leader_id,
+    epoch,
+    master_id,
+    fenced,
+    writes_allowed,
+    members,
+    last_failover
+);
 
 // ---------------------------------------------------------------- wire -> Python
 
@@ -412,6 +474,7 @@ impl ToPython for wire::ReplicationStats {
                 sync_progress: sync_progress(py, self.sync_progress)?,
                 link_down_since: opt_timestamp(self.link_down_since.as_deref())?,
                 last_error: self.last_error,
+                ops_discarded_on_rejoin: self.ops_discarded_on_rejoin,
             },
         )
     }
@@ -454,6 +517,68 @@ impl ToPython for wire::ReplicationStatus {
                 enabled: self.enabled,
                 stats,
                 replicas,
+            },
+        )
+    }
+}
+
+impl ToPython for wire::ClusterMember {
+    type Output = Py<ClusterMember>;
+    fn to_python(self, py: Python<'_>) -> PyResult<Self::Output> {
+        Py::new(
+            py,
+            ClusterMember {
+                id: self.id,
+                http: self.http,
+                repl: self.repl,
+                raft: self.raft,
+                priority: self.priority,
+                role: enum_member(py, "ClusterMemberRole", &wire_str(&self.role)?)?,
+                controller_leader: self.controller_leader,
+                health: enum_member(py, "MemberHealth", &wire_str(&self.health)?)?,
+                epoch: self.epoch,
+                applied_offset: self.applied_offset,
+                last_seen_ms_ago: self.last_seen_ms_ago,
+            },
+        )
+    }
+}
+
+impl ToPython for wire::FailoverInfo {
+    type Output = Py<FailoverInfo>;
+    fn to_python(self, py: Python<'_>) -> PyResult<Self::Output> {
+        Py::new(
+            py,
+            FailoverInfo {
+                at: timestamp(&self.at)?,
+                reason: self.reason,
+                old_master: self.old_master,
+                new_master: self.new_master,
+                epoch: self.epoch,
+                new_master_applied_offset: self.new_master_applied_offset,
+                ops_discarded: self.ops_discarded,
+            },
+        )
+    }
+}
+
+impl ToPython for wire::ClusterView {
+    type Output = Py<ClusterView>;
+    fn to_python(self, py: Python<'_>) -> PyResult<Self::Output> {
+        Py::new(
+            py,
+            ClusterView {
+                node_id: self.node_id,
+                failover: enum_member(py, "ClusterFailoverMode", &wire_str(&self.failover)?)?,
+                controller_role: enum_member(py, "ControllerRole", &wire_str(&self.controller_role)?)?,
+                term: self.term,
+                leader_id: self.leader_id,
+                epoch: self.epoch,
+                master_id: self.master_id,
+                fenced: self.fenced,
+                writes_allowed: self.writes_allowed,
+                members: self.members.to_python(py)?,
+                last_failover: self.last_failover.map(|f| f.to_python(py)).transpose()?,
             },
         )
     }

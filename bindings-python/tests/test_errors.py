@@ -38,6 +38,7 @@ def node(stub: Callable[..., StubServer], status: int, body: str) -> StubServer:
         (400, "invalid_argument", vectorizer.ValidationError, ValueError),
         (413, "payload_too_large", vectorizer.ValidationError, ValueError),
         (503, "unavailable", vectorizer.ServerError, None),
+        (503, "no_quorum", vectorizer.NoQuorumError, None),
         (500, "internal", vectorizer.ServerError, None),
         (504, "write_concern_timeout", vectorizer.VectorizerTimeoutError, TimeoutError),
         (418, "from_a_future_server", vectorizer.ValidationError, ValueError),

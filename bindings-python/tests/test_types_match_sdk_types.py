@@ -15,12 +15,16 @@ from conftest import REPO
 
 GENERATED = REPO / "bindings-python/generated/sdk_types.py"
 STUB = REPO / "bindings-python/python/vectorizer/_vectorizer.pyi"
-TIMESTAMPS = {"last_sync", "last_heartbeat", "link_down_since", "created_at"}
+TIMESTAMPS = {"last_sync", "last_heartbeat", "link_down_since", "created_at", "at"}
 CLASSES = [
     "HealthResponse", "HnswParams", "CollectionInfo", "WriteResponse", "PointRecord", "ScoredPoint",
     "SnapshotInfo", "SyncProgress", "ReplicationStats", "ReplicaInfo", "ReplicationStatus",
-    "CollectionDigest", "DigestResponse",
+    "CollectionDigest", "DigestResponse", "ClusterMember", "FailoverInfo", "ClusterView",
 ]
+ENUMS = {
+    "Metric", "ReplicaStatus", "ReplicationRole", "ClusterFailoverMode", "ControllerRole", "ClusterMemberRole",
+    "MemberHealth",
+}
 BASE = {"str": "str", "int": "int", "bool": "bool", "float": "float", "Payload": "dict[str, Any]"}
 
 
@@ -70,10 +74,13 @@ def test_stub_classes_match_generated_models() -> None:
 
 def test_enums_match_generated_enums() -> None:
     tree = ast.parse(GENERATED.read_text())
+    checked: set[str] = set()
     for node in tree.body:
-        if isinstance(node, ast.ClassDef) and node.name in {"Metric", "ReplicaStatus", "ReplicationRole"}:
+        if isinstance(node, ast.ClassDef) and node.name in ENUMS:
             values = {ast.literal_eval(a.value) for a in node.body if isinstance(a, ast.Assign)}
             assert values == {m.value for m in getattr(vectorizer, node.name)}, node.name
+            checked.add(node.name)
+    assert checked == ENUMS
 
 
 def test_runtime_objects_expose_the_stub_fields() -> None:

@@ -3,7 +3,11 @@
 //! Routing invariants:
 //! - Writes go to the discovered master (to a replica when no master is known: its answer names
 //!   the master). On `read_only_replica` the topology is rediscovered (also probing the master
-//!   named in the error) and the write is retried exactly once.
+//!   named in the error) and the write is retried exactly once. On `no_quorum` (a cluster-mode
+//!   master without a controller lease: the write was not acknowledged) the topology is
+//!   rediscovered and the write is retried once only if a different master was found (after a
+//!   failover). The server refuses before applying, except with `w` above 1 where the lease is
+//!   checked again after the wait; the retry is then a repeat (idempotent for upsert and delete).
 //! - Reads go to the master, or to a replica under [`ReadPreference::PreferReplica`]. A read that
 //!   cannot connect rediscovers and is retried once (reads are idempotent; writes are not retried
 //!   on connection errors because they may have been applied).
@@ -17,7 +21,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio::sync::Mutex;
 use vectorizer_sdk_types::{
-    CollectionInfo, CreateCollectionRequest, DeletePointsRequest, DigestResponse, HealthResponse,
+    ClusterView, CollectionInfo, CreateCollectionRequest, DeletePointsRequest, DigestResponse, HealthResponse,
     ListCollectionsResponse, PointInput, PointRecord, ReplicaInfo, ReplicaListResponse, ReplicaOfRequest,
     ReplicationStatus, ScoredPoint, SearchRequest, SearchResponse, SnapshotInfo, UpsertRequest, WriteResponse,
 };
@@ -25,7 +29,8 @@ use vectorizer_sdk_types::{
 use crate::config::{ClientConfig, ReadPreference, endpoint_name, parse_endpoint};
 use crate::error::{ClientError, ErrorClass, Result};
 use crate::topology::{Topology, discover, require_master};
-use crate::transport::Transport;
+use crate::transport::{RequestOptions, Transport};
+use crate::write_options::WriteOptions;
 
 /// Names of every public API method of [`Client`], in the order of `docs/dev/sdk-parity.md`.
 /// The bindings' parity tests compare their method lists against this one.
@@ -45,6 +50,7 @@ pub const API_METHODS: &[&str] = &[
     "promote",
     "replica_of",
     "get_digest",
+    "get_cluster",
 ];
 
 /// Async client of the Vectorizer REST API. Cheap to clone (shared connection pool and topology).
@@ -148,17 +154,34 @@ impl Client {
         self.node_call(endpoint, Call::<()> { method: Method::GET, segments, body: None }).await
     }
 
+    /// `GET /api/v1/cluster` of `endpoint`, or of the master: the cluster controller as that node
+    /// sees it. Outside cluster mode the node answers 409 `replication_conflict`.
+    pub async fn get_cluster(&self, endpoint: Option<&str>) -> Result<ClusterView> {
+        let segments = &["api", "v1", "cluster"];
+        self.node_call(endpoint, Call::<()> { method: Method::GET, segments, body: None }).await
+    }
+
     /// `POST /api/v1/snapshots` on the master: writes and verifies a snapshot.
     pub async fn create_snapshot(&self) -> Result<SnapshotInfo> {
-        self.write(Call::<()> { method: Method::POST, segments: &["api", "v1", "snapshots"], body: None }).await
+        let call = Call::<()> { method: Method::POST, segments: &["api", "v1", "snapshots"], body: None };
+        self.write(call, WriteOptions::default()).await
     }
 
     // ---- collections ----
 
     /// `POST /api/v1/collections`.
     pub async fn create_collection(&self, request: &CreateCollectionRequest) -> Result<WriteResponse> {
+        self.create_collection_with(request, WriteOptions::default()).await
+    }
+
+    /// [`Client::create_collection`] with a write concern.
+    pub async fn create_collection_with(
+        &self,
+        request: &CreateCollectionRequest,
+        options: WriteOptions,
+    ) -> Result<WriteResponse> {
         let segments = &["api", "v1", "collections"];
-        self.write(Call { method: Method::POST, segments, body: Some(request) }).await
+        self.write(Call { method: Method::POST, segments, body: Some(request) }, options).await
     }
 
     /// `GET /api/v1/collections`.
@@ -176,17 +199,32 @@ impl Client {
 
     /// `DELETE /api/v1/collections/{name}`.
     pub async fn delete_collection(&self, name: &str) -> Result<WriteResponse> {
+        self.delete_collection_with(name, WriteOptions::default()).await
+    }
+
+    /// [`Client::delete_collection`] with a write concern.
+    pub async fn delete_collection_with(&self, name: &str, options: WriteOptions) -> Result<WriteResponse> {
         let segments = &["api", "v1", "collections", name];
-        self.write(Call::<()> { method: Method::DELETE, segments, body: None }).await
+        self.write(Call::<()> { method: Method::DELETE, segments, body: None }, options).await
     }
 
     // ---- points ----
 
     /// `PUT /api/v1/collections/{collection}/vectors`: insert or replace points.
     pub async fn upsert(&self, collection: &str, points: Vec<PointInput>) -> Result<WriteResponse> {
+        self.upsert_with(collection, points, WriteOptions::default()).await
+    }
+
+    /// [`Client::upsert`] with a write concern.
+    pub async fn upsert_with(
+        &self,
+        collection: &str,
+        points: Vec<PointInput>,
+        options: WriteOptions,
+    ) -> Result<WriteResponse> {
         let segments = &["api", "v1", "collections", collection, "vectors"];
         let body = UpsertRequest { vectors: points };
-        self.write(Call { method: Method::PUT, segments, body: Some(&body) }).await
+        self.write(Call { method: Method::PUT, segments, body: Some(&body) }, options).await
     }
 
     /// `GET /api/v1/collections/{collection}/vectors/{id}`.
@@ -197,9 +235,19 @@ impl Client {
 
     /// `POST /api/v1/collections/{collection}/vectors/delete`.
     pub async fn delete(&self, collection: &str, ids: Vec<String>) -> Result<WriteResponse> {
+        self.delete_with(collection, ids, WriteOptions::default()).await
+    }
+
+    /// [`Client::delete`] with a write concern.
+    pub async fn delete_with(
+        &self,
+        collection: &str,
+        ids: Vec<String>,
+        options: WriteOptions,
+    ) -> Result<WriteResponse> {
         let segments = &["api", "v1", "collections", collection, "vectors", "delete"];
         let body = DeletePointsRequest { ids };
-        self.write(Call { method: Method::POST, segments, body: Some(&body) }).await
+        self.write(Call { method: Method::POST, segments, body: Some(&body) }, options).await
     }
 
     /// `POST /api/v1/collections/{collection}/search`: hits, best first.
@@ -211,13 +259,28 @@ impl Client {
 
     // ---- routing ----
 
-    async fn write<T: DeserializeOwned, B: Serialize + ?Sized>(&self, call: Call<'_, B>) -> Result<T> {
+    /// Sends a write to the master. `options` are checked before anything is sent.
+    async fn write<T: DeserializeOwned, B: Serialize + ?Sized>(
+        &self,
+        call: Call<'_, B>,
+        options: WriteOptions,
+    ) -> Result<T> {
+        let extras = options.to_request()?;
         let target = self.write_target().await?;
-        match self.send(&target, &call).await {
+        match self.send_with(&target, &call, &extras).await {
             Err(err) if err.class() == ErrorClass::ReadOnlyReplica => {
                 let topology = self.rediscover(err.master_hint()).await;
                 let master = require_master(&topology, &self.inner.endpoints)?;
-                self.send(&master, &call).await
+                self.send_with(&master, &call, &extras).await
+            }
+            Err(err) if err.class() == ErrorClass::NoQuorum => {
+                // The refusing master may have been replaced; resending to the same node is
+                // pointless, so only a newly discovered master gets the (single) retry.
+                let topology = self.rediscover(None).await;
+                match topology.master {
+                    Some(master) if master != target => self.send_with(&master, &call, &extras).await,
+                    _ => Err(err),
+                }
             }
             Err(err) if err.class() == ErrorClass::Connection => {
                 self.forget_topology().await;
@@ -263,7 +326,16 @@ impl Client {
     }
 
     async fn send<T: DeserializeOwned, B: Serialize + ?Sized>(&self, url: &Url, call: &Call<'_, B>) -> Result<T> {
-        self.inner.transport.call(url, call.method.clone(), call.segments, call.body).await
+        self.send_with(url, call, &RequestOptions::default()).await
+    }
+
+    async fn send_with<T: DeserializeOwned, B: Serialize + ?Sized>(
+        &self,
+        url: &Url,
+        call: &Call<'_, B>,
+        extras: &RequestOptions,
+    ) -> Result<T> {
+        self.inner.transport.call_with(url, call.method.clone(), call.segments, call.body, extras).await
     }
 
     async fn master(&self) -> Result<Url> {

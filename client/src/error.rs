@@ -82,6 +82,10 @@ pub enum ErrorClass {
     Connection,
     /// Client timeout, or the server's write concern timeout.
     Timeout,
+    /// 503 `no_quorum`: a cluster-mode master without a controller lease did not acknowledge the
+    /// write (refused before applying it, or with `w` above 1 applied but refused when the lease
+    /// was checked again after the wait). Retry once a master is elected.
+    NoQuorum,
     /// 5xx (internal, unavailable) and malformed responses.
     Server,
 }
@@ -163,7 +167,8 @@ fn class_of_code(code: ErrorCode) -> ErrorClass {
         ErrorCode::CollectionExists | ErrorCode::ReplicationConflict => ErrorClass::Conflict,
         ErrorCode::ReadOnlyReplica => ErrorClass::ReadOnlyReplica,
         ErrorCode::WriteConcernTimeout => ErrorClass::Timeout,
-        ErrorCode::Unavailable | ErrorCode::NoQuorum | ErrorCode::Internal => ErrorClass::Server,
+        ErrorCode::NoQuorum => ErrorClass::NoQuorum,
+        ErrorCode::Unavailable | ErrorCode::Internal => ErrorClass::Server,
     }
 }
 
@@ -226,5 +231,19 @@ mod tests {
         };
         assert_eq!(err.class(), ErrorClass::ReadOnlyReplica);
         assert_eq!(err.master_hint(), Some("127.0.0.1:1"));
+    }
+
+    #[test]
+    fn no_quorum_and_write_concern_timeout_have_their_classes() {
+        let err = |status, code: &str| ClientError::Api {
+            endpoint: "http://m".into(),
+            status,
+            code: code.into(),
+            message: String::new(),
+            master: None,
+        };
+        assert_eq!(err(503, "no_quorum").class(), ErrorClass::NoQuorum);
+        assert_eq!(err(503, "unavailable").class(), ErrorClass::Server);
+        assert_eq!(err(504, "write_concern_timeout").class(), ErrorClass::Timeout);
     }
 }

@@ -4,6 +4,8 @@
 //!   `GET /api/v1/replication/status`, sends writes to it and routes reads by [`ReadPreference`].
 //! - Results are the [`vectorizer_sdk_types`] wire types, re-exported as [`types`].
 //! - Failures are one [`ClientError`] enum that keeps the server's error code and HTTP status.
+//! - Every write has a `*_with` variant taking [`WriteOptions`]: the write concern `w` (how many
+//!   voting nodes must hold it durable before it is acknowledged) and its `timeout_ms`.
 //!
 //! ```no_run
 //! # async fn demo() -> vectorizer_client::Result<()> {
@@ -18,18 +20,34 @@
 //! }
 //! # Ok(()) }
 //! ```
+//!
+//! A write acknowledged only once a majority of the voting nodes hold it durable (else
+//! `write_concern_timeout` after 2 s, the write staying applied where it reached):
+//!
+//! ```no_run
+//! # async fn demo(client: vectorizer_client::Client) -> vectorizer_client::Result<()> {
+//! use vectorizer_client::types::PointInput;
+//! use vectorizer_client::{WriteConcern, WriteOptions};
+//! let points = vec![PointInput { id: "a".into(), vector: vec![1.0, 0.0], payload: None }];
+//! let options = WriteOptions::default().w(WriteConcern::Majority).timeout_ms(2_000);
+//! let written = client.upsert_with("docs", points, options).await?;
+//! println!("durable on a majority at offset {}", written.offset);
+//! # Ok(()) }
+//! ```
 
 mod client;
 mod config;
 mod error;
 mod topology;
 mod transport;
+mod write_options;
 
 pub use client::{API_METHODS, Client, invalid_argument};
 pub use config::{ClientConfig, DEFAULT_TIMEOUT, ReadPreference};
 pub use error::{ClientError, ErrorClass, Result};
 pub use transport::MAX_RESPONSE_BYTES;
 pub use vectorizer_sdk_types as types;
+pub use write_options::{MAX_WRITE_TIMEOUT_MS, WriteConcern, WriteOptions};
 
 use vectorizer_sdk_types::{ReplicaListResponse, ReplicationStatus};
 

@@ -1,8 +1,8 @@
 //! One HTTP exchange with one endpoint: build the URL, send, bound and decode the answer.
 //!
-//! Invariants: path segments are percent-encoded (point ids may contain `/`); a response body is
-//! never read beyond [`MAX_RESPONSE_BYTES`]; a non-2xx answer always becomes a [`ClientError`]
-//! carrying the server's code and status; unknown JSON fields are ignored.
+//! Invariants: path segments and query values are percent-encoded (point ids may contain `/`); a
+//! response body is never read beyond [`MAX_RESPONSE_BYTES`]; a non-2xx answer always becomes a
+//! [`ClientError`] carrying the server's code and status; unknown JSON fields are ignored.
 
 use std::time::Duration;
 
@@ -16,6 +16,14 @@ use crate::error::{ClientError, Result};
 
 /// Largest response body the client accepts (a 10,000-hit search with 64 KiB payloads fits).
 pub const MAX_RESPONSE_BYTES: usize = 1 << 30;
+
+/// Per-request extras: query parameters, and time the request may take beyond the client's
+/// timeout (a write that waits up to `timeout_ms` for its write concern).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub(crate) struct RequestOptions {
+    pub(crate) query: Vec<(&'static str, String)>,
+    pub(crate) extra_timeout: Duration,
+}
 
 /// Shared HTTP state: one connection pool for every endpoint.
 #[derive(Debug, Clone)]
@@ -43,19 +51,35 @@ impl Transport {
         segments: &[&str],
         body: Option<&B>,
     ) -> Result<T> {
+        self.call_with(base, method, segments, body, &RequestOptions::default()).await
+    }
+
+    /// [`Transport::call`] with query parameters and a longer timeout.
+    pub(crate) async fn call_with<T: DeserializeOwned, B: Serialize + ?Sized>(
+        &self,
+        base: &Url,
+        method: Method,
+        segments: &[&str],
+        body: Option<&B>,
+        options: &RequestOptions,
+    ) -> Result<T> {
         let endpoint = endpoint_name(base);
-        let url = join(base, segments)?;
+        let url = with_query(join(base, segments)?, &options.query);
+        let timeout = self.timeout + options.extra_timeout;
         let mut request = self.http.request(method, url);
+        if !options.extra_timeout.is_zero() {
+            request = request.timeout(timeout);
+        }
         if let Some(key) = &self.api_key {
             request = request.bearer_auth(key);
         }
         if let Some(body) = body {
             request = request.json(body);
         }
-        let mut response = request.send().await.map_err(|e| self.map_send_error(&endpoint, e))?;
+        let mut response = request.send().await.map_err(|e| map_send_error(&endpoint, timeout, e))?;
         let status = response.status();
         let mut bytes = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(|e| self.map_send_error(&endpoint, e))? {
+        while let Some(chunk) = response.chunk().await.map_err(|e| map_send_error(&endpoint, timeout, e))? {
             if bytes.len() + chunk.len() > MAX_RESPONSE_BYTES {
                 return Err(ClientError::Decode {
                     endpoint,
@@ -66,16 +90,16 @@ impl Transport {
         }
         decode(&endpoint, status, &bytes)
     }
+}
 
-    fn map_send_error(&self, endpoint: &str, source: reqwest::Error) -> ClientError {
-        let endpoint = endpoint.to_owned();
-        if source.is_timeout() {
-            ClientError::Timeout { endpoint, timeout: self.timeout }
-        } else if source.is_connect() || source.is_request() {
-            ClientError::Connection { endpoint, source }
-        } else {
-            ClientError::Transport { endpoint, source }
-        }
+fn map_send_error(endpoint: &str, timeout: Duration, source: reqwest::Error) -> ClientError {
+    let endpoint = endpoint.to_owned();
+    if source.is_timeout() {
+        ClientError::Timeout { endpoint, timeout }
+    } else if source.is_connect() || source.is_request() {
+        ClientError::Connection { endpoint, source }
+    } else {
+        ClientError::Transport { endpoint, source }
     }
 }
 
@@ -87,6 +111,14 @@ fn join(base: &Url, segments: &[&str]) -> Result<Url> {
         .pop_if_empty()
         .extend(segments);
     Ok(url)
+}
+
+/// Appends `query` (percent-encoded); without pairs the URL gets no `?` at all.
+fn with_query(mut url: Url, query: &[(&'static str, String)]) -> Url {
+    if !query.is_empty() {
+        url.query_pairs_mut().extend_pairs(query.iter().map(|(k, v)| (*k, v.as_str())));
+    }
+    url
 }
 
 /// Turns a status and body into the typed answer or the server's error.
@@ -117,6 +149,15 @@ mod tests {
         let base = Url::parse("http://h:1/base").expect("url");
         let url = join(&base, &["api", "v1", "collections", "c", "vectors", "a/b c"]).expect("join");
         assert_eq!(url.as_str(), "http://h:1/base/api/v1/collections/c/vectors/a%2Fb%20c");
+    }
+
+    #[test]
+    fn query_pairs_are_appended_only_when_present() {
+        let base = Url::parse("http://h:1").expect("url");
+        let url = join(&base, &["api", "v1", "collections", "c"]).expect("join");
+        assert_eq!(with_query(url.clone(), &[]).as_str(), "http://h:1/api/v1/collections/c");
+        let query = [("w", "majority".to_owned()), ("timeout_ms", "250".to_owned())];
+        assert_eq!(with_query(url, &query).as_str(), "http://h:1/api/v1/collections/c?w=majority&timeout_ms=250");
     }
 
     #[test]

@@ -4,12 +4,23 @@
 endpoints of one cluster; writes go to the discovered master, reads follow `read_preference`.
 Results are typed objects (`ReplicationStatus`, `ReplicaInfo`, ...); `None` where the wire has
 `null`; timestamps are timezone-aware `datetime`s. Errors derive from `VectorizerError`.
+Every write accepts `w=` (`1`, `"majority"`, `"all"` or a `WriteConcern`) and `timeout_ms=`.
 """
 
 from ._async import AsyncClient
-from ._enums import Metric, ReplicaStatus, ReplicationRole
+from ._enums import (
+    ClusterFailoverMode,
+    ClusterMemberRole,
+    ControllerRole,
+    MemberHealth,
+    Metric,
+    ReplicaStatus,
+    ReplicationRole,
+    WriteConcern,
+)
 from ._errors import (
     ConflictError,
+    NoQuorumError,
     NotFoundError,
     ReadOnlyReplicaError,
     ServerError,
@@ -20,9 +31,12 @@ from ._errors import (
 )
 from ._vectorizer import (
     Client,
+    ClusterMember,
+    ClusterView,
     CollectionDigest,
     CollectionInfo,
     DigestResponse,
+    FailoverInfo,
     HealthResponse,
     HnswParams,
     PointRecord,
@@ -42,13 +56,21 @@ from ._vectorizer import (
 __all__ = [
     "AsyncClient",
     "Client",
+    "ClusterFailoverMode",
+    "ClusterMember",
+    "ClusterMemberRole",
+    "ClusterView",
     "CollectionDigest",
     "CollectionInfo",
     "DigestResponse",
     "ConflictError",
+    "ControllerRole",
+    "FailoverInfo",
     "HealthResponse",
     "HnswParams",
+    "MemberHealth",
     "Metric",
+    "NoQuorumError",
     "NotFoundError",
     "PointRecord",
     "ReadOnlyReplicaError",
@@ -65,6 +87,7 @@ __all__ = [
     "VectorizerConnectionError",
     "VectorizerError",
     "VectorizerTimeoutError",
+    "WriteConcern",
     "WriteResponse",
     "__version__",
     "api_methods",

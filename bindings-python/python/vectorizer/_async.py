@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, Literal
 
-from ._enums import Metric
+from ._enums import Metric, WriteConcern
 from ._vectorizer import (
     Client,
+    ClusterView,
     CollectionInfo,
     DigestResponse,
     HealthResponse,
@@ -23,6 +24,9 @@ from ._vectorizer import (
     SnapshotInfo,
     WriteResponse,
 )
+
+
+_W = WriteConcern | Literal[1, "1", "majority", "all"]
 
 
 class AsyncClient:
@@ -57,6 +61,8 @@ class AsyncClient:
         m: int | None = None,
         ef_construction: int | None = None,
         ef_search: int | None = None,
+        w: _W | None = None,
+        timeout_ms: int | None = None,
     ) -> WriteResponse:
         return await asyncio.to_thread(
             self._client.create_collection,
@@ -66,6 +72,8 @@ class AsyncClient:
             m=m,
             ef_construction=ef_construction,
             ef_search=ef_search,
+            w=w,
+            timeout_ms=timeout_ms,
         )
 
     async def list_collections(self) -> list[CollectionInfo]:
@@ -74,17 +82,28 @@ class AsyncClient:
     async def get_collection(self, name: str) -> CollectionInfo:
         return await asyncio.to_thread(self._client.get_collection, name)
 
-    async def delete_collection(self, name: str) -> WriteResponse:
-        return await asyncio.to_thread(self._client.delete_collection, name)
+    async def delete_collection(
+        self, name: str, *, w: _W | None = None, timeout_ms: int | None = None
+    ) -> WriteResponse:
+        return await asyncio.to_thread(self._client.delete_collection, name, w=w, timeout_ms=timeout_ms)
 
-    async def upsert(self, collection: str, points: Iterable[Mapping[str, Any]]) -> WriteResponse:
-        return await asyncio.to_thread(self._client.upsert, collection, list(points))
+    async def upsert(
+        self,
+        collection: str,
+        points: Iterable[Mapping[str, Any]],
+        *,
+        w: _W | None = None,
+        timeout_ms: int | None = None,
+    ) -> WriteResponse:
+        return await asyncio.to_thread(self._client.upsert, collection, list(points), w=w, timeout_ms=timeout_ms)
 
     async def get(self, collection: str, id: str) -> PointRecord:
         return await asyncio.to_thread(self._client.get, collection, id)
 
-    async def delete(self, collection: str, ids: Sequence[str]) -> WriteResponse:
-        return await asyncio.to_thread(self._client.delete, collection, ids)
+    async def delete(
+        self, collection: str, ids: Sequence[str], *, w: _W | None = None, timeout_ms: int | None = None
+    ) -> WriteResponse:
+        return await asyncio.to_thread(self._client.delete, collection, ids, w=w, timeout_ms=timeout_ms)
 
     async def search(
         self,
@@ -123,3 +142,6 @@ class AsyncClient:
 
     async def get_digest(self, endpoint: str | None = None) -> DigestResponse:
         return await asyncio.to_thread(self._client.get_digest, endpoint)
+
+    async def get_cluster(self, endpoint: str | None = None) -> ClusterView:
+        return await asyncio.to_thread(self._client.get_cluster, endpoint)

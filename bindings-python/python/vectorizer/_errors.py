@@ -49,3 +49,13 @@ class VectorizerTimeoutError(VectorizerError, TimeoutError):
 
 class ServerError(VectorizerError):
     """5xx, or a response the SDK could not understand."""
+
+
+class NoQuorumError(ServerError):
+    """503 ``no_quorum``: a cluster-mode master without a controller lease refused the write.
+
+    The write was not acknowledged: refused before being applied, or (with ``w`` above 1) applied
+    but refused when the lease was checked again after the wait. The client has already
+    re-discovered the master and retried once if a new master was elected; otherwise retry after
+    the failover completes.
+    """

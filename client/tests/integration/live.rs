@@ -1,8 +1,8 @@
 //! Live tests against real `vectorizer` processes (binary from `VECTORIZER_BIN`; skipped with a
 //! message when unset — `scripts/sdk/test.sh` sets it in CI).
 
-use vectorizer_client::Client;
 use vectorizer_client::types::{CreateCollectionRequest, Metric, PointInput, ReplicationRole, SearchRequest};
+use vectorizer_client::{Client, ErrorClass, WriteConcern, WriteOptions};
 
 use crate::support::{Vectorizer, vectorizer_bin};
 
@@ -125,6 +125,14 @@ async fn master_and_replica_routing_status_and_read_only() {
     assert_eq!(rs.role, ReplicationRole::Replica);
     assert!(rs.replicas.is_none());
 
+    // w=all counts the registered replica: once acknowledged, the replica already holds the write
+    // (it acknowledges only offsets it applied and made durable), no polling needed.
+    let all = WriteOptions::default().w(WriteConcern::All).timeout_ms(30_000);
+    let point = PointInput { id: "w".into(), vector: vec![0.5, 0.5], payload: None };
+    let written = client.upsert_with("r", vec![point], all).await.expect("upsert at w=all");
+    let replica_digest = client.get_digest(Some(&replica.url)).await.expect("replica digest");
+    assert!(replica_digest.applied_offset >= written.offset, "{} < {}", replica_digest.applied_offset, written.offset);
+
     // A client that only knows the replica: the replica's read_only_replica answer names the
     // master, and the write is retried there once.
     let only_replica = Client::connect([&replica.url]).expect("client");
@@ -133,4 +141,34 @@ async fn master_and_replica_routing_status_and_read_only() {
         .await
         .expect("write routed to the master named by the replica");
     assert_eq!(client.get("r", "q").await.map(|p| p.id).ok(), Some("q".to_owned()));
+}
+
+#[tokio::test]
+async fn write_concerns_on_a_single_node_and_cluster_view_outside_cluster_mode() {
+    let Some(bin) = vectorizer_bin() else {
+        eprintln!("SKIPPED: VECTORIZER_BIN is not set");
+        return;
+    };
+    let node = Vectorizer::start(&bin, &[]);
+    let client = Client::connect([&node.url]).expect("client");
+
+    // Without replication the node is the only voter: majority and all are reached at once.
+    let majority = WriteOptions::default().w(WriteConcern::Majority).timeout_ms(5_000);
+    let req = CreateCollectionRequest { name: "wc".into(), dimension: 2, metric: Metric::Dot, hnsw: None };
+    client.create_collection_with(&req, majority).await.expect("create at majority");
+    let all = WriteOptions::default().w(WriteConcern::All);
+    let point = PointInput { id: "p".into(), vector: vec![1.0, 0.0], payload: None };
+    let written = client.upsert_with("wc", vec![point], all).await.expect("upsert at all");
+    assert_eq!(written.affected, 1);
+    assert_eq!(client.get("wc", "p").await.expect("stored").id, "p");
+    let deleted = client.delete_with("wc", vec!["p".into()], majority).await.expect("delete at majority");
+    assert_eq!(deleted.affected, 1);
+    client.delete_collection_with("wc", all.timeout_ms(1)).await.expect("drop at all");
+
+    let err = client.get_cluster(None).await.expect_err("not in cluster mode");
+    assert_eq!((err.code(), err.http_status(), err.class()), ("replication_conflict", Some(409), ErrorClass::Conflict));
+    let stats = client.get_replication_status(None).await.expect("status");
+    if let Some(stats) = stats.stats {
+        assert_eq!(stats.ops_discarded_on_rejoin, None, "a node that never rejoined discarded nothing");
+    }
 }
