@@ -433,7 +433,9 @@ export type ErrorCode =
 	| "unavailable"
 	/**
 	 * 503: cluster mode: this master holds no valid lease from the controller (it cannot reach a
-	 * controller majority, or a master change is in progress); the write was not applied.
+	 * controller majority, or a master change is in progress); the write was not acknowledged.
+	 * Checked before the write (nothing applied) and, with `w` above 1, again before the answer
+	 * (then the write may be applied on some nodes; retrying an upsert is safe).
 	 */
 	| "no_quorum"
 	/** 504: the requested write concern was not reached in time. */

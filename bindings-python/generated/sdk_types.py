@@ -660,7 +660,9 @@ class ErrorCode(str, Enum):
     NOQUORUM = "no_quorum"
     """
     503: cluster mode: this master holds no valid lease from the controller (it cannot reach a
-    controller majority, or a master change is in progress); the write was not applied.
+    controller majority, or a master change is in progress); the write was not acknowledged.
+    Checked before the write (nothing applied) and, with `w` above 1, again before the answer
+    (then the write may be applied on some nodes; retrying an upsert is safe).
     """
     WRITECONCERNTIMEOUT = "write_concern_timeout"
     """

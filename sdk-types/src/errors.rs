@@ -58,7 +58,9 @@ pub enum ErrorCode {
     /// 503: the node cannot accept writes right now (shutting down, log failed).
     Unavailable,
     /// 503: cluster mode: this master holds no valid lease from the controller (it cannot reach a
-    /// controller majority, or a master change is in progress); the write was not applied.
+    /// controller majority, or a master change is in progress); the write was not acknowledged.
+    /// Checked before the write (nothing applied) and, with `w` above 1, again before the answer
+    /// (then the write may be applied on some nodes; retrying an upsert is safe).
     NoQuorum,
     /// 504: the requested write concern was not reached in time.
     WriteConcernTimeout,
