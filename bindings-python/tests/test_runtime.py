@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import threading
+import time
 from collections.abc import Callable
+
+import pytest
 
 import vectorizer
 from vectorizer import Client
@@ -54,7 +58,18 @@ def test_client_works_in_a_forked_child(stub: Callable[..., StubServer]) -> None
             os._exit(0 if ok else 1)
         except BaseException:
             os._exit(2)
-    _, status = os.waitpid(pid, 0)
+    # Poll the child with a deadline: a child stuck on a lock inherited from the parent must fail
+    # the test, not hang the suite.
+    deadline = time.monotonic() + 60
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        if time.monotonic() > deadline:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            pytest.fail("the forked child did not finish within 60 s")
+        time.sleep(0.01)
     assert os.waitstatus_to_exitcode(status) == 0
     assert client.get_replication_status().enabled is True
 
