@@ -67,6 +67,18 @@ impl WriteOptions {
     }
 }
 
+/// The query parameters of a write route as the OpenAPI document describes them (documentation
+/// only: requests are parsed by [`WriteOptions::parse`], which also refuses unknown parameters).
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)] // read by the OpenAPI derive, never constructed
+pub struct WriteQuery {
+    /// Durability: `1` (default), `majority` or `all` voting nodes hold the write durable before the answer
+    w: Option<String>,
+    /// How long to wait for `w` (1..=300000, default `replication.write_timeout_ms`)
+    timeout_ms: Option<u64>,
+}
+
 impl FromRequestParts<AppState> for WriteOptions {
     type Rejection = ApiError;
 

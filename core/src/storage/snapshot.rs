@@ -229,7 +229,7 @@ pub fn open_verified(path: &Path) -> Result<(SnapshotManifest, Box<dyn Read + Se
     let chunks = cursor.next_index;
     check_body(path, &manifest, chunks, body_bytes, &hasher.finalize().to_hex())?;
     cursor.rewind();
-    Ok((manifest, Box::new(BodyReader { cursor, current: Bytes::new() })))
+    Ok((manifest, Box::new(BodyReader { cursor, current: Bytes::new(), hashed: None })))
 }
 
 /// Opens a finished snapshot for ONE verifying pass (loading at start-up and installing a full
@@ -239,57 +239,34 @@ pub fn open_verified(path: &Path) -> Result<(SnapshotManifest, Box<dyn Read + Se
 /// must call, and which must succeed, before it uses anything decoded from the body.
 pub fn open_verifying(path: &Path) -> Result<(SnapshotManifest, VerifyingBody)> {
     let (manifest, cursor) = open_checked_frame(path)?;
-    let body = VerifyingBody {
-        cursor,
-        current: Bytes::new(),
-        hasher: blake3::Hasher::new(),
-        body_bytes: 0,
-        manifest: manifest.clone(),
-    };
-    Ok((manifest, body))
+    let body = BodyReader { cursor, current: Bytes::new(), hashed: Some((blake3::Hasher::new(), 0)) };
+    Ok((manifest.clone(), VerifyingBody { body, manifest }))
 }
 
 /// The body of a snapshot read once, hashed as it is read (see [`open_verifying`]).
 #[derive(Debug)]
 pub struct VerifyingBody {
-    cursor: ChunkCursor,
-    current: Bytes,
-    hasher: blake3::Hasher,
-    body_bytes: u64,
+    body: BodyReader,
     manifest: SnapshotManifest,
 }
 
 impl VerifyingBody {
-    fn next_chunk(&mut self) -> Result<Option<Bytes>> {
-        let Some(chunk) = self.cursor.next_chunk()? else { return Ok(None) };
-        self.hasher.update(&chunk.data);
-        self.body_bytes += chunk.data.len() as u64;
-        Ok(Some(chunk.data))
-    }
-
     /// Reads (and hashes) whatever the decoder left, then checks the chunk count, the body size
     /// and the digest against the manifest. A chunk that failed its CRC during decoding fails here
     /// again, with its position.
     pub fn finish(mut self) -> Result<()> {
-        while self.next_chunk()?.is_some() {}
-        let digest = self.hasher.finalize().to_hex();
-        check_body(&self.cursor.path, &self.manifest, self.cursor.next_index, self.body_bytes, &digest)
+        while self.body.next_chunk()?.is_some() {}
+        let (body_bytes, digest) = match self.body.hashed.take() {
+            Some((hasher, bytes)) => (bytes, hasher.finalize().to_hex()),
+            None => (0, blake3::Hasher::new().finalize().to_hex()),
+        };
+        check_body(&self.body.cursor.path, &self.manifest, self.body.cursor.next_index, body_bytes, &digest)
     }
 }
 
 impl Read for VerifyingBody {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        while self.current.is_empty() {
-            match self.next_chunk() {
-                Ok(Some(data)) => self.current = data,
-                Ok(None) => return Ok(0),
-                Err(e) => return Err(io::Error::new(io::ErrorKind::InvalidData, e)),
-            }
-        }
-        let n = buf.len().min(self.current.len());
-        buf[..n].copy_from_slice(&self.current[..n]);
-        self.current = self.current.slice(n..);
-        Ok(n)
+        self.body.read(buf)
     }
 }
 
@@ -337,17 +314,33 @@ impl Iterator for SnapshotChunks {
     }
 }
 
-/// Reads the body of a verified snapshot.
+/// Reads the body of a snapshot chunk by chunk, checking each CRC (and hashing it in a single
+/// verifying pass).
+#[derive(Debug)]
 struct BodyReader {
     cursor: ChunkCursor,
     current: Bytes,
+    /// Single verifying pass: the hash and the byte count of every chunk read so far.
+    hashed: Option<(blake3::Hasher, u64)>,
+}
+
+impl BodyReader {
+    /// The next chunk's bytes (CRC checked, hashed when hashing); `None` at the end.
+    fn next_chunk(&mut self) -> Result<Option<Bytes>> {
+        let Some(chunk) = self.cursor.next_chunk()? else { return Ok(None) };
+        if let Some((hasher, bytes)) = &mut self.hashed {
+            hasher.update(&chunk.data);
+            *bytes += chunk.data.len() as u64;
+        }
+        Ok(Some(chunk.data))
+    }
 }
 
 impl Read for BodyReader {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         while self.current.is_empty() {
-            match self.cursor.next_chunk() {
-                Ok(Some(chunk)) => self.current = chunk.data,
+            match self.next_chunk() {
+                Ok(Some(data)) => self.current = data,
                 Ok(None) => return Ok(0),
                 Err(e) => return Err(io::Error::new(io::ErrorKind::InvalidData, e)),
             }

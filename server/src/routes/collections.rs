@@ -12,7 +12,7 @@ use vectorizer_sdk_types::{
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiPath};
 use crate::state::AppState;
-use crate::write::{WriteOptions, write};
+use crate::write::{WriteOptions, WriteQuery, write};
 
 /// Collection routes under `/api/v1/collections`.
 pub fn router() -> OpenApiRouter<AppState> {
@@ -21,8 +21,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 
 /// Creates a collection (one replicated operation).
 #[utoipa::path(post, path = "/api/v1/collections", tag = "collections",
-    params(("w" = Option<String>, Query, description = "Durability: `1` (default), `majority` or `all` voting nodes hold the write durable before the answer"),
-        ("timeout_ms" = Option<u64>, Query, description = "How long to wait for `w` (1..=300000, default `replication.write_timeout_ms`)"),),
+    params(WriteQuery),
     request_body = CreateCollectionRequest,
     responses(
         (status = 201, description = "Created; `offset` is the log offset of the durable write", body = WriteResponse),
@@ -61,8 +60,7 @@ async fn info(State(state): State<AppState>, ApiPath(name): ApiPath<String>) -> 
 /// Deletes a collection and its points (one replicated operation).
 #[utoipa::path(delete, path = "/api/v1/collections/{name}", tag = "collections",
     params(("name" = String, Path, description = "Collection name"),
-        ("w" = Option<String>, Query, description = "Durability: `1` (default), `majority` or `all` voting nodes hold the write durable before the answer"),
-        ("timeout_ms" = Option<u64>, Query, description = "How long to wait for `w` (1..=300000, default `replication.write_timeout_ms`)"),),
+        WriteQuery),
     responses(
         (status = 200, description = "Deleted; `offset` is the log offset of the durable write", body = WriteResponse),
         (status = 404, description = "`collection_not_found`", body = ErrorResponse),

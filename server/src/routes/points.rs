@@ -12,7 +12,7 @@ use vectorizer_sdk_types::{DeletePointsRequest, ErrorResponse, PointRecord, Upse
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiPath};
 use crate::state::AppState;
-use crate::write::{WriteOptions, write};
+use crate::write::{WriteOptions, WriteQuery, write};
 
 /// Point routes under `/api/v1/collections/{name}/vectors`.
 pub fn router() -> OpenApiRouter<AppState> {
@@ -25,8 +25,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 /// Inserts or replaces points (one replicated operation for the whole batch).
 #[utoipa::path(put, path = "/api/v1/collections/{name}/vectors", tag = "points",
     params(("name" = String, Path, description = "Collection name"),
-        ("w" = Option<String>, Query, description = "Durability: `1` (default), `majority` or `all` voting nodes hold the write durable before the answer"),
-        ("timeout_ms" = Option<u64>, Query, description = "How long to wait for `w` (1..=300000, default `replication.write_timeout_ms`)"),),
+        WriteQuery),
     request_body = UpsertRequest,
     responses(
         (status = 200, description = "Written; `affected` points inserted or replaced", body = WriteResponse),
@@ -79,8 +78,7 @@ async fn get_point_named_delete(
 /// Removes points by id (one replicated operation; unknown ids are not an error).
 #[utoipa::path(post, path = "/api/v1/collections/{name}/vectors/delete", tag = "points",
     params(("name" = String, Path, description = "Collection name"),
-        ("w" = Option<String>, Query, description = "Durability: `1` (default), `majority` or `all` voting nodes hold the write durable before the answer"),
-        ("timeout_ms" = Option<u64>, Query, description = "How long to wait for `w` (1..=300000, default `replication.write_timeout_ms`)"),),
+        WriteQuery),
     request_body = DeletePointsRequest,
     responses(
         (status = 200, description = "Written; `affected` points removed", body = WriteResponse),
