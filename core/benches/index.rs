@@ -1,8 +1,11 @@
 //! Vector index benchmark: build throughput, search QPS and recall, serialisation.
 //!
-//! Run with `cargo bench -p vectorizer-core --bench index [-- N [clustered|uniform] [efc=E]]`
-//! (default: 100000 vectors, both data sets, the default `ef_construction`). Prints a table;
-//! there are no pass/fail thresholds.
+//! Run with
+//! `cargo bench -p vectorizer-core --bench index [-- N [clustered|uniform] [efc=E] [builds=R] [build-only]]`
+//! (default: 100000 vectors, both data sets, the default `ef_construction`, one build). Prints a
+//! table; there are no pass/fail thresholds. `builds=R` builds the index R times and prints each
+//! build's CPU cost and the median (for A/B comparisons on a noisy machine); `build-only` skips
+//! search and serialisation.
 //!
 //! Machines are shared, so next to wall-clock rates the table shows CPU-time rates (work done per
 //! CPU-second actually received: process CPU time for the multi-threaded build, thread CPU time
@@ -24,6 +27,10 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let n: usize = args.iter().find_map(|a| a.parse().ok()).unwrap_or(100_000);
     let only = args.iter().find(|a| *a == "clustered" || *a == "uniform").cloned();
+    let opts = Options {
+        builds: args.iter().find_map(|a| a.strip_prefix("builds=").and_then(|v| v.parse().ok())).unwrap_or(1).max(1),
+        build_only: args.iter().any(|a| a == "build-only"),
+    };
     let params = HnswParams {
         m: DEFAULT_M,
         ef_construction: args
@@ -39,10 +46,10 @@ fn main() {
     println!();
     if only.as_deref() != Some("uniform") {
         let gmm = GaussianMixture::standard(DIM, 1);
-        run("clustered", &gmm.sample(n, 2), &gmm.sample(QUERIES, 3), params);
+        run("clustered", &gmm.sample(n, 2), &gmm.sample(QUERIES, 3), params, opts);
     }
     if only.as_deref() != Some("clustered") {
-        run("uniform", &uniform(n, DIM, 4), &uniform(QUERIES, DIM, 5), params);
+        run("uniform", &uniform(n, DIM, 4), &uniform(QUERIES, DIM, 5), params, opts);
     }
 }
 
@@ -60,7 +67,15 @@ fn cpu_time(thread: bool) -> Duration {
     Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
 }
 
-fn run(name: &str, data: &[Vec<f32>], queries: &[Vec<f32>], params: HnswParams) {
+#[derive(Clone, Copy)]
+struct Options {
+    builds: usize,
+    build_only: bool,
+}
+
+/// Adds `data` to a new index, then links it with `LINK_THREADS` threads; prints the rates.
+/// Returns the index and the CPU time the linking took.
+fn build(data: &[Vec<f32>], params: HnswParams) -> (VectorIndex, Duration) {
     let index = VectorIndex::new(DIM, Metric::Cosine, params);
     let t = Instant::now();
     let cpu = cpu_time(true);
@@ -79,7 +94,6 @@ fn run(name: &str, data: &[Vec<f32>], queries: &[Vec<f32>], params: HnswParams) 
     let link = t.elapsed();
     let link_cpu = cpu_time(false) - cpu;
     assert_eq!(index.linked_count(), data.len());
-    println!("[{name}]");
     println!(
         "  add    {:>10.0} vectors/s  ({:.2} us per vector, {:.2} us CPU; single writer)",
         data.len() as f64 / secs(add),
@@ -87,12 +101,42 @@ fn run(name: &str, data: &[Vec<f32>], queries: &[Vec<f32>], params: HnswParams) 
         secs(add_cpu) * 1e6 / data.len() as f64
     );
     println!(
-        "  build  {:>10.0} vectors/s  ({:.1} s with {LINK_THREADS} threads; {:.0} vectors per CPU-second, i.e. {:.0}/s with {LINK_THREADS} idle cores)",
+        "  build  {:>10.0} vectors/s  ({:.1} s with {LINK_THREADS} threads; {:.1} us CPU per vector, {:.0} vectors per CPU-second, i.e. {:.0}/s with {LINK_THREADS} idle cores)",
         data.len() as f64 / secs(link),
         secs(link),
+        secs(link_cpu) * 1e6 / data.len() as f64,
         data.len() as f64 / secs(link_cpu),
         data.len() as f64 / secs(link_cpu) * LINK_THREADS as f64
     );
+    (index, link_cpu)
+}
+
+fn run(name: &str, data: &[Vec<f32>], queries: &[Vec<f32>], params: HnswParams, opts: Options) {
+    println!("[{name}]");
+    let mut costs = Vec::with_capacity(opts.builds);
+    let mut index = None;
+    for _ in 0..opts.builds {
+        let (built, cpu) = build(data, params);
+        costs.push(secs(cpu) * 1e6 / data.len() as f64);
+        index = Some(built);
+    }
+    let Some(index) = index else { return };
+    if opts.builds > 1 {
+        let mut sorted = costs.clone();
+        sorted.sort_by(f64::total_cmp);
+        let list: Vec<String> = costs.iter().map(|c| format!("{c:.1}")).collect();
+        println!(
+            "  build CPU per vector over {} builds: median {:.1} us, min {:.1} us (each: {})",
+            costs.len(),
+            sorted[sorted.len() / 2],
+            sorted[0],
+            list.join(" ")
+        );
+    }
+    if opts.build_only {
+        println!();
+        return;
+    }
 
     let t = Instant::now();
     let truths: Vec<Vec<u32>> =

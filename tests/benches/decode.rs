@@ -1,10 +1,14 @@
 //! In-process cost of decoding one ingest request body (100 x 128-d `UpsertRequest` JSON), the step
 //! that dominates the server's request path during ingest (see docs/PERFORMANCE.md).
 //!
-//! Run with `cargo bench -p vectorizer-tests --bench decode`. Compares the server's way (serde_json
-//! through `serde_path_to_error`, for error messages naming the field) with plain `serde_json` and
-//! with a syntax-only pass (`IgnoredAny`, the floor for any serde_json-based decoder). Prints CPU
-//! microseconds per vector (thread CPU time, so other load on the machine does not inflate it).
+//! Run with `cargo bench -p vectorizer-tests --bench decode`. Compares the server's way
+//! (`server/src/extract.rs::parse_json`, mirrored here because this crate does not link the server:
+//! plain `serde_json::from_slice`, re-parsed through `serde_path_to_error` only when that fails, to
+//! name the field in the error message) with always decoding through `serde_path_to_error` (the
+//! server before), plain `serde_json` and a syntax-only pass (`IgnoredAny`, the floor for any
+//! serde_json-based decoder). Also measures a body whose last float is a string (the error path:
+//! two parses in the server's way). Prints CPU microseconds per vector (thread CPU time, so other
+//! load on the machine does not inflate it), all variants measured in one run, interleaved.
 #![allow(clippy::print_stdout)]
 
 use std::hint::black_box;
@@ -26,19 +30,13 @@ fn thread_cpu() -> Duration {
     Duration::new(u64::try_from(ts.tv_sec).unwrap_or(0), u32::try_from(ts.tv_nsec).unwrap_or(0))
 }
 
-/// Median over `REPEATS` of the CPU microseconds per vector of `decode`.
-fn measure(body: &[u8], decode: impl Fn(&[u8])) -> f64 {
-    let mut per_vector: Vec<f64> = (0..REPEATS)
-        .map(|_| {
-            let t = thread_cpu();
-            for _ in 0..ROUNDS {
-                decode(black_box(body));
-            }
-            (thread_cpu() - t).as_secs_f64() * 1e6 / (ROUNDS * BATCH) as f64
-        })
-        .collect();
-    per_vector.sort_by(f64::total_cmp);
-    per_vector[REPEATS / 2]
+/// CPU microseconds per vector of `decode` over `ROUNDS` bodies.
+fn measure_once(body: &[u8], decode: &dyn Fn(&[u8])) -> f64 {
+    let t = thread_cpu();
+    for _ in 0..ROUNDS {
+        decode(black_box(body));
+    }
+    (thread_cpu() - t).as_secs_f64() * 1e6 / (ROUNDS * BATCH) as f64
 }
 
 fn main() {
@@ -52,36 +50,92 @@ fn main() {
     };
     let body = serde_json::to_vec(&req).expect("encode");
     println!(
-        "decoding one upsert body: {BATCH} x {DIM}-d, {} bytes ({:.1} bytes per float); CPU µs per vector, median of {REPEATS} x {ROUNDS} bodies",
+        "decoding one upsert body: {BATCH} x {DIM}-d, {} bytes ({:.1} bytes per float); CPU µs per vector, median of {REPEATS} interleaved rounds of {ROUNDS} bodies",
         body.len(),
         body.len() as f64 / (BATCH * DIM) as f64
     );
     println!();
-    let server = measure(&body, |b| {
-        let mut de = serde_json::Deserializer::from_slice(b);
-        let v: UpsertRequest = serde_path_to_error::deserialize(&mut de).expect("decode");
-        de.end().expect("end");
-        black_box(v);
-    });
-    let plain = measure(&body, |b| {
-        black_box(serde_json::from_slice::<UpsertRequest>(b).expect("decode"));
-    });
-    let syntax = measure(&body, |b| {
-        black_box(serde_json::from_slice::<serde::de::IgnoredAny>(b).expect("decode"));
-    });
+    let bad = bad_body(&body);
     let binary: Vec<u8> = req.vectors.iter().flat_map(|p| p.vector.iter().flat_map(|x| x.to_le_bytes())).collect();
-    let raw = measure(&binary, |b| {
-        let v: Vec<f32> = b.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().expect("4 bytes"))).collect();
-        black_box(v);
-    });
-    println!("| decoder | CPU µs per vector | vs server |");
-    println!("| --- | ---:| ---:|");
-    for (name, us) in [
-        ("serde_json via serde_path_to_error (the server today)", server),
-        ("serde_json::from_slice", plain),
-        ("serde_json syntax only (IgnoredAny)", syntax),
-        ("little-endian f32 bytes (binary encoding, for scale)", raw),
-    ] {
-        println!("| {name} | {us:.2} | {:.2}x |", us / server);
+    let variants: [Variant<'_>; 7] = [
+        ("server now: from_slice, serde_path_to_error only on failure", &body, &|b| {
+            black_box(decode_server(b).expect("decode"));
+        }),
+        ("server before: always through serde_path_to_error", &body, &|b| {
+            black_box(decode_path_to_error(b).expect("decode"));
+        }),
+        ("serde_json::from_slice", &body, &|b| {
+            black_box(serde_json::from_slice::<UpsertRequest>(b).expect("decode"));
+        }),
+        ("serde_json syntax only (IgnoredAny)", &body, &|b| {
+            black_box(serde_json::from_slice::<serde::de::IgnoredAny>(b).expect("decode"));
+        }),
+        ("error in the last float, server now (two parses)", &bad, &|b| {
+            black_box(decode_server(b).expect_err("bad body"));
+        }),
+        ("error in the last float, server before", &bad, &|b| {
+            black_box(decode_path_to_error(b).expect_err("bad body"));
+        }),
+        ("little-endian f32 bytes (binary encoding, for scale)", &binary, &|b| {
+            let v: Vec<f32> = b.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().expect("4 bytes"))).collect();
+            black_box(v);
+        }),
+    ];
+    assert_eq!(decode_server(&bad).expect_err("bad"), decode_path_to_error(&bad).expect_err("bad"));
+    let mut samples: Vec<Vec<f64>> = vec![Vec::new(); variants.len()];
+    for _ in 0..REPEATS {
+        for (i, (_, input, decode)) in variants.iter().enumerate() {
+            samples[i].push(measure_once(input, decode));
+        }
     }
+    let medians: Vec<f64> = samples
+        .iter_mut()
+        .map(|s| {
+            s.sort_by(f64::total_cmp);
+            s[s.len() / 2]
+        })
+        .collect();
+    let before = medians[1];
+    println!("| decoder | CPU µs per vector | vs server before |");
+    println!("| --- | ---:| ---:|");
+    for ((name, _, _), us) in variants.iter().zip(&medians) {
+        println!("| {name} | {us:.2} | {:.2}x |", us / before);
+    }
+}
+
+/// A row of the table: name, input, decoder.
+type Variant<'a> = (&'static str, &'a [u8], &'a dyn Fn(&[u8]));
+
+/// The body with its last float replaced by a string: a data error found at the very end.
+fn bad_body(body: &[u8]) -> Vec<u8> {
+    let text = std::str::from_utf8(body).expect("utf-8");
+    let end = text.rfind(']').expect("a vector");
+    let start = text[..end].rfind([',', '[']).expect("a float") + 1;
+    format!("{}\"x\"{}", &text[..start], &text[end..]).into_bytes()
+}
+
+/// The error text `server/src/extract.rs` builds from (path, serde error); enough to compare paths.
+type DecodeError = (String, String);
+
+/// Mirror of the server's `parse_json`: plain serde_json, path-tracking re-parse only on failure.
+fn decode_server(b: &[u8]) -> Result<UpsertRequest, DecodeError> {
+    if b.iter().find(|c| !c.is_ascii_whitespace()) == Some(&b'[') {
+        return Err((".".into(), "array".into()));
+    }
+    match serde_json::from_slice(b) {
+        Ok(v) => Ok(v),
+        Err(plain) => match decode_path_to_error(b) {
+            Err(e) => Err(e),
+            Ok(_) => Err((".".into(), plain.to_string())),
+        },
+    }
+}
+
+/// The server before: every body through serde_path_to_error.
+fn decode_path_to_error(b: &[u8]) -> Result<UpsertRequest, DecodeError> {
+    let mut de = serde_json::Deserializer::from_slice(b);
+    let v: UpsertRequest =
+        serde_path_to_error::deserialize(&mut de).map_err(|e| (e.path().to_string(), e.into_inner().to_string()))?;
+    de.end().map_err(|e| (".".to_string(), e.to_string()))?;
+    Ok(v)
 }

@@ -3,6 +3,14 @@
 //! Invariant: workers never change what a search can see (linking only moves a vector from the
 //! exact-scan tail into the graph), hold no engine lock while idle, and all stop and are joined by
 //! [`Workers::stop`] before the engine's final fsync.
+//!
+//! **Priority.** Linker threads run at a lower OS priority than the rest of the process (Linux:
+//! each raises its own nice value by `LINKER_NICE_STEPS` with `setpriority(PRIO_PROCESS, <thread
+//! id>, ..)`, nice values being per thread there; elsewhere they keep the default). Request handling then wins the CPU whenever both are runnable, and the
+//! linkers use what is left: an acknowledged write is searchable at once through the exact scan
+//! of unlinked vectors, so linking may lag behind ingest without hiding anything. A nice value is
+//! a weight, not `SCHED_IDLE`: linkers still progress on a busy machine. Failure to lower the
+//! priority (e.g. a seccomp filter) is logged at debug level and otherwise ignored.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
@@ -16,6 +24,9 @@ use crate::engine::state::StateCell;
 
 /// Slots one linker links per collection before looking at the others (fairness).
 const LINK_BATCH: usize = 256;
+/// How much higher the linker threads' nice value is than the process's (each step is ~1.25x less
+/// CPU weight, so 10 gives a linker about a tenth of the share of a busy request thread).
+const LINKER_NICE_STEPS: i32 = 10;
 /// How often the snapshotter re-evaluates its thresholds.
 const SNAPSHOT_CHECK_EVERY: Duration = Duration::from_millis(500);
 
@@ -63,11 +74,10 @@ impl Workers {
         let mut threads = Vec::new();
         for i in 0..linkers.max(1) {
             let (stop, signal, state) = (stop.clone(), link_signal.clone(), state.clone());
-            threads.push(
-                std::thread::Builder::new()
-                    .name(format!("vz-linker-{i}"))
-                    .spawn(move || linker_loop(&stop, &signal, &state))?,
-            );
+            threads.push(std::thread::Builder::new().name(format!("vz-linker-{i}")).spawn(move || {
+                lower_priority(LINKER_NICE_STEPS);
+                linker_loop(&stop, &signal, &state);
+            })?);
         }
         let (stop2, signal2) = (stop.clone(), stop_signal.clone());
         threads.push(
@@ -135,5 +145,54 @@ fn snapshot_loop(stop: &AtomicBool, signal: &Signal, engine: &Weak<Engine>) {
                 tracing::error!(error = %e, "periodic snapshot failed; will retry at the next threshold");
             }
         }
+    }
+}
+
+/// Raises the nice value of the calling thread by `steps` (at most to 19), best effort: see the
+/// module docs.
+fn lower_priority(steps: i32) {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: plain syscalls; `__errno_location` points to this thread's errno; on Linux `PRIO_PROCESS`
+        // with a thread id reads or changes that thread only.
+        let result = unsafe {
+            let tid = libc::gettid() as libc::id_t;
+            *libc::__errno_location() = 0;
+            let current = libc::getpriority(libc::PRIO_PROCESS, tid);
+            let failed = (current == -1 && *libc::__errno_location() != 0)
+                || libc::setpriority(libc::PRIO_PROCESS, tid, (current + steps).min(19)) != 0;
+            if failed { Err(std::io::Error::last_os_error()) } else { Ok(()) }
+        };
+        if let Err(error) = result {
+            tracing::debug!(steps, %error, "could not lower the linker thread's priority");
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = steps;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[cfg(target_os = "linux")]
+    fn own_nice() -> i32 {
+        // SAFETY: plain syscalls without pointers.
+        unsafe { libc::getpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t) }
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn lowering_the_priority_affects_only_the_calling_thread() {
+        let before = own_nice();
+        let lowered = std::thread::spawn(|| {
+            let start = own_nice();
+            lower_priority(3);
+            (start, own_nice())
+        })
+        .join()
+        .expect("thread");
+        assert_eq!(lowered.1, (lowered.0 + 3).min(19), "the thread's own nice value");
+        assert_eq!(own_nice(), before, "other threads keep theirs");
     }
 }

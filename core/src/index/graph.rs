@@ -6,7 +6,7 @@
 use std::cmp::Reverse;
 use std::sync::atomic::Ordering;
 
-use super::distance::Query;
+use super::distance::{Probe, Query, RecordProbe};
 use super::visited::{Cand, SearchCtx};
 use super::{Entry, MAX_LEVEL, REMOVED, VectorIndex};
 
@@ -52,8 +52,8 @@ impl VectorIndex {
     }
 
     #[inline]
-    fn key_to(&self, q: &Query<'_>, slot: u32) -> f32 {
-        self.space.key_fast(q, self.row(slot))
+    fn key_to(&self, q: &impl Probe, slot: u32) -> f32 {
+        q.key(&self.space, self.row(slot))
     }
 
     #[inline]
@@ -62,7 +62,7 @@ impl VectorIndex {
     }
 
     /// Greedy walk on one layer towards `q`, starting from `cur`.
-    fn greedy(&self, q: &Query<'_>, mut cur: Cand, layer: usize, limit: u32, ctx: &mut SearchCtx) -> Cand {
+    fn greedy(&self, q: &impl Probe, mut cur: Cand, layer: usize, limit: u32, ctx: &mut SearchCtx) -> Cand {
         loop {
             let mut moved = false;
             let mut neighbours = std::mem::take(&mut ctx.neighbours);
@@ -86,7 +86,7 @@ impl VectorIndex {
 
     /// Beam search on one layer from `entry_points`; leaves the best `p.ef` results in `ctx.top`.
     /// With `p.skip_removed`, removed slots are traversed but never enter the results.
-    fn search_layer(&self, q: &Query<'_>, entry_points: &[Cand], p: LayerSearch, ctx: &mut SearchCtx) {
+    fn search_layer(&self, q: &impl Probe, entry_points: &[Cand], p: LayerSearch, ctx: &mut SearchCtx) {
         let LayerSearch { ef, layer, limit, skip_removed } = p;
         ctx.reset(limit);
         for &e in entry_points {
@@ -196,7 +196,7 @@ impl VectorIndex {
             }
         };
         let limit = self.rows.len();
-        let q = &self.space.record_query(self.row(slot));
+        let q = &RecordProbe(self.row(slot));
         let mut cur = Cand { key: self.key_to(q, entry.slot), slot: entry.slot };
         for layer in (level + 1..=entry.level).rev() {
             cur = self.greedy(q, cur, layer, limit, ctx);
