@@ -526,11 +526,13 @@ async fn killing_the_leader_keeps_the_master_and_killing_the_master_replaces_it(
     let killed_at = Instant::now();
     c.stop(master).await;
     let survivors: Vec<u64> = c.running();
+    let deadline = Instant::now() + PATIENCE;
     let (new_master, new_epoch) = loop {
         let (m, e) = c.converged(&survivors).await;
         if e > epoch {
             break (m, e);
         }
+        assert!(Instant::now() < deadline, "timed out waiting for a new epoch after the master stopped");
         tokio::time::sleep(Duration::from_millis(5)).await;
     };
     eprintln!("failover: new master committed {} ms after the master was killed", killed_at.elapsed().as_millis());
@@ -561,11 +563,13 @@ async fn five_failover_cycles_end_in_one_consistent_view() {
         let started = Instant::now();
         c.ctrl(master).set_isolated(true);
         let others: Vec<u64> = all.iter().copied().filter(|id| *id != master).collect();
+        let deadline = Instant::now() + PATIENCE;
         let (m, e) = loop {
             let (m, e) = c.converged(&others).await;
             if e > epoch {
                 break (m, e);
             }
+            assert!(Instant::now() < deadline, "timed out waiting for a new epoch after isolating the master");
             tokio::time::sleep(Duration::from_millis(5)).await;
         };
         durations.push(started.elapsed().as_millis());
