@@ -136,10 +136,20 @@ async fn master_and_replica_routing_status_and_read_only() {
     // A client that only knows the replica: the replica's read_only_replica answer names the
     // master, and the write is retried there once.
     let only_replica = Client::connect([&replica.url]).expect("client");
-    only_replica
+    let routed = only_replica
         .upsert("r", vec![PointInput { id: "q".into(), vector: vec![0.0, 1.0], payload: None }])
         .await
         .expect("write routed to the master named by the replica");
+    // The write landed on the master itself (a master-only client reads there, no replication lag
+    // involved); the replica then converges to it.
+    let master_only = Client::connect([&master.url]).expect("client");
+    assert_eq!(master_only.get("r", "q").await.map(|p| p.id).ok(), Some("q".to_owned()));
+    let replica_has_it = poll(std::time::Duration::from_secs(30), || async {
+        let d = client.get_digest(Some(&replica.url)).await.ok()?;
+        (d.applied_offset >= routed.offset).then_some(())
+    })
+    .await;
+    assert!(replica_has_it.is_some(), "replica never applied offset {}", routed.offset);
     assert_eq!(client.get("r", "q").await.map(|p| p.id).ok(), Some("q".to_owned()));
 }
 
