@@ -70,6 +70,11 @@ pub enum CoreError {
     #[error("log offset {requested} was compacted; the oldest stored offset is {first}")]
     OffsetCompacted { requested: u64, first: u64 },
 
+    /// The state cannot be rolled back to `offset` in place (no local snapshot at or below it
+    /// whose continuation is still in the log); the node needs a full sync instead.
+    #[error("cannot roll back to offset {offset} in place: {detail}")]
+    RollbackImpossible { offset: u64, detail: String },
+
     /// A record handed to the log does not carry the next offset (replica apply out of order).
     #[error("log expected offset {expected}, got {actual}")]
     OffsetMismatch { expected: u64, actual: u64 },

@@ -53,6 +53,7 @@ impl From<CoreError> for ApiError {
             // Log/replication internals: no REST request can cause them, so reaching a handler is a fault.
             CoreError::OffsetCompacted { .. } => (ErrorCode::Internal, None),
             CoreError::OffsetMismatch { .. } => (ErrorCode::Internal, None),
+            CoreError::RollbackImpossible { .. } => (ErrorCode::Internal, None),
             CoreError::SnapshotChunkRejected { .. } => (ErrorCode::Internal, None),
             // A replication peer that is unreachable, silent or refusing: this node cannot do what was
             // asked right now, through no fault of the client and no bug here.
@@ -128,6 +129,7 @@ mod tests {
             CoreError::decode("tag"),
             CoreError::OffsetCompacted { requested: 1, first: 5 },
             CoreError::OffsetMismatch { expected: 2, actual: 3 },
+            CoreError::RollbackImpossible { offset: 4, detail: "no snapshot".into() },
             CoreError::SnapshotChunkRejected { index: 0, reason: "crc".into() },
             CoreError::PeerIo { peer: "10.0.0.2:7001".into(), source: std::io::Error::other("reset") },
             CoreError::PeerClosed { peer: "10.0.0.2:7001".into() },
@@ -150,6 +152,7 @@ mod tests {
                     | CoreError::Decode { .. }
                     | CoreError::OffsetCompacted { .. }
                     | CoreError::OffsetMismatch { .. }
+                    | CoreError::RollbackImpossible { .. }
                     | CoreError::SnapshotChunkRejected { .. }
                     | CoreError::ProtocolViolation { .. }
             );

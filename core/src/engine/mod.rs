@@ -16,6 +16,7 @@ mod collection;
 mod dirlock;
 mod recovery;
 mod replication_hooks;
+mod rollback;
 mod snapshot_body;
 mod state;
 mod workers;
@@ -40,6 +41,7 @@ use state::{State, StateCell};
 use workers::Workers;
 
 pub use replication_hooks::NodeRole;
+pub use rollback::RollbackReport;
 
 /// Everything the engine needs to open a data directory.
 #[derive(Debug, Clone)]
@@ -94,6 +96,19 @@ pub struct SnapshotSummary {
 }
 
 impl SnapshotSummary {
+    /// The summary of the snapshot `m` describes, which took `duration` to write or install.
+    pub(crate) fn from_manifest(m: &snapshot::SnapshotManifest, duration: Duration) -> Self {
+        Self {
+            offset: m.offset,
+            epoch: m.epoch,
+            bytes: m.file_bytes,
+            collections: m.collections,
+            points: m.points,
+            created_at_ms: m.created_at_ms,
+            duration,
+        }
+    }
+
     /// The wire form of this summary.
     pub fn to_wire(&self) -> wire::SnapshotInfo {
         wire::SnapshotInfo {
@@ -176,15 +191,7 @@ impl Engine {
             torn_tail_bytes: rec.log_report.truncated_tail.as_ref().map(|t| t.bytes_dropped),
             duration: started.elapsed(),
         };
-        let last_snapshot = rec.snapshot.as_ref().map(|m| SnapshotSummary {
-            offset: m.offset,
-            epoch: m.epoch,
-            bytes: m.file_bytes,
-            collections: m.collections,
-            points: m.points,
-            created_at_ms: m.created_at_ms,
-            duration: Duration::ZERO,
-        });
+        let last_snapshot = rec.snapshot.as_ref().map(|m| SnapshotSummary::from_manifest(m, Duration::ZERO));
         let engine = Arc::new(Engine {
             state: Arc::new(StateCell::new(rec.state)),
             log: rec.log,

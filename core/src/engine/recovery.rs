@@ -119,28 +119,9 @@ pub(crate) fn recover(config: &EngineConfig) -> Result<Recovered> {
         });
     }
 
-    let mut replayed = 0u64;
-    let mut next = snapshot_offset + 1;
-    while next <= log.last_offset() {
-        let records = log.read_from(next, REPLAY_BATCH_BYTES)?;
-        if records.is_empty() {
-            break;
-        }
-        for record in records {
-            if record.offset != next {
-                return Err(CoreError::InconsistentLog {
-                    offset: record.offset,
-                    detail: format!("expected offset {next} during replay"),
-                });
-            }
-            let op = codec::decode_op(&record.payload)
-                .map_err(|e| CoreError::InconsistentLog { offset: record.offset, detail: e.to_string() })?;
-            state.apply(record.offset, op)?;
-            epoch = epoch.max(record.epoch);
-            next += 1;
-            replayed += 1;
-        }
-    }
+    let replay = replay(&log, &state, snapshot_offset, log.last_offset())?;
+    let replayed = replay.ops;
+    epoch = epoch.max(replay.max_epoch);
     if !rejected.is_empty() {
         tracing::warn!(
             rejected = rejected.len(),
@@ -150,6 +131,49 @@ pub(crate) fn recover(config: &EngineConfig) -> Result<Recovered> {
         );
     }
     Ok(Recovered { state, log, snapshot_offset, snapshot: manifest, epoch: epoch.max(1), replayed, log_report })
+}
+
+/// What [`replay`] applied.
+pub(crate) struct Replayed {
+    /// Operations applied.
+    pub(crate) ops: u64,
+    /// Highest epoch among them (0 if none).
+    pub(crate) max_epoch: u64,
+}
+
+/// Applies every logged operation in `after + 1..=up_to` to `state`, in order, through the same
+/// [`State::apply`] as live writes. A missing or out-of-order record is an error: the result is
+/// exactly the state at `up_to` or nothing.
+pub(crate) fn replay(log: &OpLog, state: &State, after: u64, up_to: u64) -> Result<Replayed> {
+    let mut done = Replayed { ops: 0, max_epoch: 0 };
+    let mut next = after + 1;
+    while next <= up_to {
+        let records = log.read_from(next, REPLAY_BATCH_BYTES)?;
+        if records.is_empty() {
+            return Err(CoreError::InconsistentLog {
+                offset: next,
+                detail: format!("the log ends before offset {up_to} during replay"),
+            });
+        }
+        for record in records {
+            if next > up_to {
+                break;
+            }
+            if record.offset != next {
+                return Err(CoreError::InconsistentLog {
+                    offset: record.offset,
+                    detail: format!("expected offset {next} during replay"),
+                });
+            }
+            let op = codec::decode_op(&record.payload)
+                .map_err(|e| CoreError::InconsistentLog { offset: record.offset, detail: e.to_string() })?;
+            state.apply(record.offset, op)?;
+            done.max_epoch = done.max_epoch.max(record.epoch);
+            next += 1;
+            done.ops += 1;
+        }
+    }
+    Ok(done)
 }
 
 pub(crate) fn load_snapshot(path: &Path) -> Result<(State, snapshot::SnapshotManifest)> {

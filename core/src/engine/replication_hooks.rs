@@ -162,7 +162,7 @@ impl Engine {
         self.epoch.store(manifest.epoch.max(1), Ordering::SeqCst);
         self.ops_since_snapshot.store(0, Ordering::SeqCst);
         drop(gate);
-        let summary = summary_of(&manifest, started.elapsed());
+        let summary = SnapshotSummary::from_manifest(&manifest, started.elapsed());
         *self.last_snapshot.lock() = Some(summary.clone());
         *self.last_snapshot_at.lock() = std::time::Instant::now();
         if let Some(workers) = self.workers.lock().as_ref() {
@@ -195,18 +195,6 @@ impl Engine {
         let path = dir.join(snapshot::snapshot_file_name(summary.offset));
         let manifest = snapshot::read_manifest(&path)?;
         Ok((path, manifest))
-    }
-}
-
-fn summary_of(m: &SnapshotManifest, duration: std::time::Duration) -> SnapshotSummary {
-    SnapshotSummary {
-        offset: m.offset,
-        epoch: m.epoch,
-        bytes: m.file_bytes,
-        collections: m.collections,
-        points: m.points,
-        created_at_ms: m.created_at_ms,
-        duration,
     }
 }
 

@@ -432,3 +432,5 @@ fn interrupted_install_is_completed_at_start_up() {
     assert!(!rdir.path().join("INSTALLING").exists());
     replica.shutdown().expect("shutdown");
 }
+
+mod rollback;

@@ -181,6 +181,11 @@ impl VectorIndex {
     /// as in flight) into the graph. Several threads may insert at once.
     pub(super) fn insert(&self, slot: u32, ctx: &mut SearchCtx) {
         let level = self.level_of(slot);
+        // Taken before any search: a node that leaves the in-flight list after this has published
+        // its links first, so the searches below can find it through the graph; a node that joins
+        // the list after this sees `slot` in its own snapshot. Reading the list only after a layer's
+        // search left a window where two close nodes missed each other both ways.
+        let concurrent: Vec<u32> = self.in_flight.lock().iter().copied().filter(|&o| o != slot).collect();
         let current = *self.entry.read();
         let entry = match current {
             Some(e) => e,
@@ -208,12 +213,8 @@ impl VectorIndex {
             let mut found: Vec<Cand> = ctx.top.drain().filter(|c| c.slot != slot).collect();
             // Nodes being linked by other threads right now cannot be found through the graph
             // yet; offer them as candidates so two close nodes inserted together still link up.
-            for other in self.in_flight.lock().iter().copied() {
-                if other != slot
-                    && other < limit
-                    && self.level_of(other) >= layer
-                    && !found.iter().any(|c| c.slot == other)
-                {
+            for &other in &concurrent {
+                if other < limit && self.level_of(other) >= layer && !found.iter().any(|c| c.slot == other) {
                     found.push(Cand { key: self.key_to(q, other), slot: other });
                 }
             }

@@ -13,7 +13,7 @@ use crate::storage::log::{MAX_RECORD_BYTES, Record};
 use crate::storage::snapshot::SnapshotManifest;
 
 /// Version of this protocol; a peer speaking another version is refused.
-pub const PROTOCOL_VERSION: u16 = 1;
+pub const PROTOCOL_VERSION: u16 = 2;
 /// Largest frame accepted: one maximal log record plus framing room.
 pub const MAX_FRAME_BYTES: usize = MAX_RECORD_BYTES + 1024 * 1024;
 /// Target payload of one `Records` frame (a single bigger record still travels alone).
@@ -74,6 +74,10 @@ pub enum Frame {
         announce_repl: String,
         history: EpochHistory,
         applied_offset: u64,
+        /// The lowest offset this replica can roll its state back to in place (`applied_offset`
+        /// when it cannot roll back at all): a diverged replica whose fork point is at or above
+        /// it resyncs partially instead of by full sync.
+        rollback_floor: u64,
     },
     /// Master -> replica: prove you know the secret.
     Challenge { nonce: [u8; NONCE_BYTES], master_id: String },
@@ -136,7 +140,15 @@ impl Frame {
     pub fn encode(&self) -> Vec<u8> {
         let mut out = vec![0u8; LENGTH_PREFIX_BYTES];
         match self {
-            Frame::Hello { version, replica_id, announce_http, announce_repl, history, applied_offset } => {
+            Frame::Hello {
+                version,
+                replica_id,
+                announce_http,
+                announce_repl,
+                history,
+                applied_offset,
+                rollback_floor,
+            } => {
                 out.push(T_HELLO);
                 out.extend_from_slice(&version.to_le_bytes());
                 put_str(&mut out, replica_id);
@@ -144,6 +156,7 @@ impl Frame {
                 put_str(&mut out, announce_repl);
                 put_history(&mut out, history);
                 put_u64(&mut out, *applied_offset);
+                put_u64(&mut out, *rollback_floor);
             }
             Frame::Challenge { nonce, master_id } => {
                 out.push(T_CHALLENGE);
@@ -239,6 +252,7 @@ impl Frame {
                 announce_repl: r.string()?,
                 history: r.history()?,
                 applied_offset: r.u64()?,
+                rollback_floor: r.u64()?,
             },
             T_CHALLENGE => Frame::Challenge { nonce: r.array()?, master_id: r.string()? },
             T_AUTH_PROOF => Frame::AuthProof { proof: r.array()? },
@@ -415,6 +429,7 @@ mod tests {
                 announce_repl: "127.0.0.1:7002".into(),
                 history: history.clone(),
                 applied_offset: 41,
+                rollback_floor: 30,
             },
             Frame::Challenge { nonce: [7; NONCE_BYTES], master_id: "m".into() },
             Frame::AuthProof { proof: [9; PROOF_BYTES] },

@@ -27,6 +27,9 @@ pub struct EpochHistory {
 pub enum SyncDecision {
     /// Stream from `from_offset` (= replica's applied offset + 1).
     Continue { from_offset: u64 },
+    /// The replica diverged after `fork` (it holds operations this master's history does not)
+    /// and can roll its state back to `fork` in place: it truncates, then streams from `fork + 1`.
+    RollBack { fork: u64 },
     /// Send a snapshot; `reason` says why partial sync was impossible (for logs and stats).
     FullSync { reason: String },
     /// The replica knows a newer epoch than this master: this master is stale.
@@ -98,9 +101,17 @@ impl EpochHistory {
         self.entries.iter().rev().find(|e| e.first_offset <= offset).map_or(0, |e| e.epoch)
     }
 
-    /// Master side: can a replica with `replica` history at `applied` continue from this master,
-    /// whose log holds offsets `first_offset..=last_offset`?
-    pub fn decide(&self, replica: &EpochHistory, applied: u64, first_offset: u64, last_offset: u64) -> SyncDecision {
+    /// Master side: can a replica with `replica` history at `applied`, able to roll back in place
+    /// down to `rollback_floor`, continue from this master, whose log holds offsets
+    /// `first_offset..=last_offset`?
+    pub fn decide(
+        &self,
+        replica: &EpochHistory,
+        applied: u64,
+        rollback_floor: u64,
+        first_offset: u64,
+        last_offset: u64,
+    ) -> SyncDecision {
         let replica_epoch = replica.epoch_at(applied);
         let newest_replica_epoch = replica.current_epoch();
         if newest_replica_epoch > self.current_epoch() {
@@ -123,6 +134,9 @@ impl EpochHistory {
             };
         };
         if applied > end {
+            if end >= rollback_floor && first_offset <= end + 1 {
+                return SyncDecision::RollBack { fork: end };
+            }
             return SyncDecision::FullSync {
                 reason: format!(
                     "replica diverged: it applied up to {applied} in epoch {replica_epoch}, this master's epoch {replica_epoch} ends at {end}"
@@ -152,15 +166,15 @@ mod tests {
     #[test]
     fn same_epoch_in_backlog_continues() {
         let master = hist(&[(1, 1)]);
-        assert_eq!(master.decide(&hist(&[(1, 1)]), 50, 1, 100), SyncDecision::Continue { from_offset: 51 });
-        assert_eq!(master.decide(&hist(&[(1, 1)]), 100, 1, 100), SyncDecision::Continue { from_offset: 101 });
+        assert_eq!(master.decide(&hist(&[(1, 1)]), 50, 50, 1, 100), SyncDecision::Continue { from_offset: 51 });
+        assert_eq!(master.decide(&hist(&[(1, 1)]), 100, 100, 1, 100), SyncDecision::Continue { from_offset: 101 });
     }
 
     #[test]
     fn outside_backlog_needs_full_sync() {
         let master = hist(&[(1, 1)]);
-        assert!(matches!(master.decide(&hist(&[(1, 1)]), 50, 60, 100), SyncDecision::FullSync { .. }));
-        assert_eq!(master.decide(&hist(&[(1, 1)]), 59, 60, 100), SyncDecision::Continue { from_offset: 60 });
+        assert!(matches!(master.decide(&hist(&[(1, 1)]), 50, 50, 60, 100), SyncDecision::FullSync { .. }));
+        assert_eq!(master.decide(&hist(&[(1, 1)]), 59, 59, 60, 100), SyncDecision::Continue { from_offset: 60 });
     }
 
     #[test]
@@ -168,36 +182,51 @@ mod tests {
         // Old master wrote 1..=100 in epoch 1; the promoted replica starts epoch 2 at 101.
         let new_master = hist(&[(1, 1), (2, 101)]);
         let sibling = hist(&[(1, 1)]);
-        assert_eq!(new_master.decide(&sibling, 100, 1, 150), SyncDecision::Continue { from_offset: 101 });
-        assert_eq!(new_master.decide(&sibling, 90, 1, 150), SyncDecision::Continue { from_offset: 91 });
+        assert_eq!(new_master.decide(&sibling, 100, 100, 1, 150), SyncDecision::Continue { from_offset: 101 });
+        assert_eq!(new_master.decide(&sibling, 90, 90, 1, 150), SyncDecision::Continue { from_offset: 91 });
     }
 
     #[test]
     fn replica_ahead_of_fork_point_diverged() {
         // The sibling applied 1..=105 from the old master, but the new master's epoch 1 ends at 100.
         let new_master = hist(&[(1, 1), (2, 101)]);
-        let decision = new_master.decide(&hist(&[(1, 1)]), 105, 1, 150);
+        let decision = new_master.decide(&hist(&[(1, 1)]), 105, 105, 1, 150);
         assert!(
             matches!(decision, SyncDecision::FullSync { ref reason } if reason.contains("diverged")),
             "{decision:?}"
         );
         // Ahead of the master in the same epoch (master lost its tail): also divergence.
-        assert!(matches!(hist(&[(1, 1)]).decide(&hist(&[(1, 1)]), 120, 1, 100), SyncDecision::FullSync { .. }));
+        assert!(matches!(hist(&[(1, 1)]).decide(&hist(&[(1, 1)]), 120, 120, 1, 100), SyncDecision::FullSync { .. }));
+    }
+
+    #[test]
+    fn diverged_replica_that_can_roll_back_resyncs_partially() {
+        let new_master = hist(&[(1, 1), (2, 101)]);
+        let old_master = hist(&[(1, 1)]);
+        // It can roll back to 100 (its floor is at or below the fork point): truncate, then stream.
+        assert_eq!(new_master.decide(&old_master, 105, 80, 1, 150), SyncDecision::RollBack { fork: 100 });
+        assert_eq!(new_master.decide(&old_master, 105, 100, 1, 150), SyncDecision::RollBack { fork: 100 });
+        // Its floor is above the fork point: full sync.
+        assert!(matches!(new_master.decide(&old_master, 105, 101, 1, 150), SyncDecision::FullSync { .. }));
+        // The master no longer holds offset 101: full sync.
+        assert!(matches!(new_master.decide(&old_master, 105, 0, 120, 150), SyncDecision::FullSync { .. }));
+        // Ahead in the same epoch (the master lost its tail): roll back to the master's last offset.
+        assert_eq!(hist(&[(1, 1)]).decide(&old_master, 120, 0, 1, 100), SyncDecision::RollBack { fork: 100 });
     }
 
     #[test]
     fn newer_replica_epoch_means_stale_master() {
-        let decision = hist(&[(1, 1)]).decide(&hist(&[(1, 1), (2, 50)]), 60, 1, 100);
+        let decision = hist(&[(1, 1)]).decide(&hist(&[(1, 1), (2, 50)]), 60, 60, 1, 100);
         assert_eq!(decision, SyncDecision::StaleMaster { replica_epoch: 2, master_epoch: 1 });
     }
 
     #[test]
     fn empty_replica() {
         assert_eq!(
-            hist(&[(1, 1)]).decide(&EpochHistory::default(), 0, 1, 10),
+            hist(&[(1, 1)]).decide(&EpochHistory::default(), 0, 0, 1, 10),
             SyncDecision::Continue { from_offset: 1 }
         );
-        assert!(matches!(hist(&[(1, 1)]).decide(&EpochHistory::default(), 0, 5, 10), SyncDecision::FullSync { .. }));
+        assert!(matches!(hist(&[(1, 1)]).decide(&EpochHistory::default(), 0, 0, 5, 10), SyncDecision::FullSync { .. }));
     }
 
     #[test]

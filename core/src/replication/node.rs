@@ -93,6 +93,9 @@ pub struct Shared {
     pub link: LinkState,
     /// The last rejoin that discarded operations (the cluster controller reports it).
     pub discarded: tokio::sync::watch::Sender<Option<Discarded>>,
+    /// Replica side: an in-place rollback failed, so the next handshake offers none (the master
+    /// then sends a full sync). Cleared once a full sync is installed.
+    pub rollback_failed: std::sync::atomic::AtomicBool,
 }
 
 impl Shared {
@@ -106,10 +109,15 @@ impl Shared {
         self.role.lock().history.clone()
     }
 
-    /// Replica: adopts the master's history after a sync started (persisted at the next tick and
-    /// before any role change).
-    pub fn adopt_history(&self, history: EpochHistory) {
+    /// Replica: adopts the master's history once this node's data is a prefix of the master's
+    /// (after a partial-sync handshake, a rollback or an installed full sync), and makes it
+    /// durable at once (blocking I/O: call from a blocking context). A node restarted with an
+    /// older history would look diverged to the master and be rolled back or resynced for nothing.
+    /// Never adopt before the data matches: a diverged node claiming the new history would be
+    /// streamed to as if it held the master's prefix.
+    pub fn adopt_history(&self, history: EpochHistory) -> Result<()> {
         self.role.lock().history = history;
+        self.persist_now()
     }
 
     /// Counts a completed sync (full or partial) at `now_ms`.
@@ -267,6 +275,7 @@ impl Replication {
                 ops_discarded_on_rejoin: AtomicU64::new(counters.ops_discarded_on_rejoin),
             },
             discarded: tokio::sync::watch::Sender::new(None),
+            rollback_failed: std::sync::atomic::AtomicBool::new(false),
             link: LinkState::default(),
             registry: Registry::restore(&replicas),
             save_lock: Mutex::new(()),

@@ -32,6 +32,8 @@ pub(super) struct Hello {
     pub replica_id: String,
     pub history: EpochHistory,
     pub applied_offset: u64,
+    /// The lowest offset the replica can roll back to in place.
+    pub rollback_floor: u64,
 }
 
 /// A replica that passed the handshake and holds a registered session.
@@ -46,21 +48,27 @@ pub(super) struct Accepted {
 pub(super) async fn accept(shared: &Shared, reader: &mut FrameReader, writer: &mut FrameWriter) -> Option<Accepted> {
     let deadline = shared.config.health.disconnect_timeout.min(HANDSHAKE_DEADLINE_CAP);
     let peer = reader.peer().to_owned();
-    let (version, replica_id, announce_http, announce_repl, history, applied_offset) = match reader.read(deadline).await
-    {
-        Ok(Frame::Hello { version, replica_id, announce_http, announce_repl, history, applied_offset }) => {
-            (version, replica_id, announce_http, announce_repl, history, applied_offset)
-        }
-        Ok(other) => {
-            tracing::warn!(%peer, frame = other.name(), "replication handshake: expected Hello");
-            refuse(writer, RefuseCode::Protocol, format!("expected Hello, got {}", other.name())).await;
-            return None;
-        }
-        Err(e) => {
-            tracing::debug!(%peer, error = %e, "replication connection ended before Hello");
-            return None;
-        }
-    };
+    let (version, replica_id, announce_http, announce_repl, history, applied_offset, rollback_floor) =
+        match reader.read(deadline).await {
+            Ok(Frame::Hello {
+                version,
+                replica_id,
+                announce_http,
+                announce_repl,
+                history,
+                applied_offset,
+                rollback_floor,
+            }) => (version, replica_id, announce_http, announce_repl, history, applied_offset, rollback_floor),
+            Ok(other) => {
+                tracing::warn!(%peer, frame = other.name(), "replication handshake: expected Hello");
+                refuse(writer, RefuseCode::Protocol, format!("expected Hello, got {}", other.name())).await;
+                return None;
+            }
+            Err(e) => {
+                tracing::debug!(%peer, error = %e, "replication connection ended before Hello");
+                return None;
+            }
+        };
     if version != PROTOCOL_VERSION {
         tracing::warn!(%peer, %replica_id, version, "replication handshake: protocol version mismatch");
         let message = format!("this master speaks replication protocol version {PROTOCOL_VERSION}, not {version}");
@@ -129,7 +137,7 @@ pub(super) async fn accept(shared: &Shared, reader: &mut FrameReader, writer: &m
     writer.count_into(guard.entry.bytes_sent.clone());
     reader.authenticated();
     tracing::info!(%peer, %replica_id, applied_offset, "replica authenticated");
-    Some(Accepted { guard, hello: Hello { replica_id, history, applied_offset } })
+    Some(Accepted { guard, hello: Hello { replica_id, history, applied_offset, rollback_floor } })
 }
 
 /// Checks what an authenticated replica says about itself; `Err` is the refusal message.

@@ -101,11 +101,21 @@ pub(super) async fn run(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr
     let master_last = log.last_offset();
     let decision = cheaper_decision(
         &shared,
-        shared.history().decide(&hello.history, hello.applied_offset, log.first_offset(), master_last),
-        hello.applied_offset,
+        shared.history().decide(
+            &hello.history,
+            hello.applied_offset,
+            hello.rollback_floor,
+            log.first_offset(),
+            master_last,
+        ),
     );
     let (plan, retry_tx, delivered) = match decision {
         SyncDecision::Continue { from_offset } => (Plan::Partial { from_offset }, None, from_offset - 1),
+        SyncDecision::RollBack { fork } => {
+            tracing::info!(%peer, replica_id = %hello.replica_id, applied = hello.applied_offset, fork,
+                "replica diverged after the fork point; it rolls back in place and resyncs partially");
+            (Plan::Partial { from_offset: fork + 1 }, None, fork)
+        }
         SyncDecision::FullSync { reason } => {
             let (tx, retries) = mpsc::channel(RETRY_QUEUE);
             (Plan::Full { reason, retries }, Some(tx), 0)
@@ -286,8 +296,12 @@ async fn full(
 /// A partial sync replays operations, and every replayed vector must be linked into the replica's
 /// HNSW graph again; a full sync ships the graph. When the log to replay is larger than the newest
 /// snapshot, the full sync is the cheaper way to a replica that serves fast searches.
-fn cheaper_decision(shared: &Shared, decision: SyncDecision, applied: u64) -> SyncDecision {
-    let SyncDecision::Continue { .. } = decision else { return decision };
+fn cheaper_decision(shared: &Shared, decision: SyncDecision) -> SyncDecision {
+    let applied = match decision {
+        SyncDecision::Continue { from_offset } => from_offset - 1,
+        SyncDecision::RollBack { fork } => fork,
+        SyncDecision::FullSync { .. } | SyncDecision::StaleMaster { .. } => return decision,
+    };
     let Some(snapshot) = shared.engine.last_snapshot() else { return decision };
     let replay_bytes = shared.engine.log().bytes_after(applied);
     if snapshot.offset > applied && replay_bytes > snapshot.bytes {

@@ -26,6 +26,12 @@ pub(super) enum Start {
 /// offset now (nothing is applied during the handshake).
 pub(super) async fn handshake(shared: &Shared, reader: &mut FrameReader, writer: &mut FrameWriter) -> Result<Start> {
     let timeout = shared.config.health.disconnect_timeout;
+    let applied_offset = shared.engine.last_offset();
+    let rollback_floor = if shared.rollback_failed.load(std::sync::atomic::Ordering::SeqCst) {
+        applied_offset
+    } else {
+        shared.engine.rollback_floor().min(applied_offset)
+    };
     writer
         .write(&Frame::Hello {
             version: PROTOCOL_VERSION,
@@ -33,7 +39,8 @@ pub(super) async fn handshake(shared: &Shared, reader: &mut FrameReader, writer:
             announce_http: shared.config.announce_http.clone(),
             announce_repl: shared.announce_repl.clone(),
             history: shared.history(),
-            applied_offset: shared.engine.last_offset(),
+            applied_offset,
+            rollback_floor,
         })
         .await?;
     let (nonce, master_id) = match reader.read(timeout).await? {

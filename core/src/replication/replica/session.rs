@@ -1,5 +1,5 @@
-//! One session with the master: connect, handshake, full sync if the master decided so, then the
-//! record stream until the link fails.
+//! One session with the master: connect, handshake, full sync or in-place rollback if the master
+//! decided so, then the record stream until the link fails.
 //!
 //! Invariants:
 //! - Every byte read from the socket is counted in `bytes_received` and every byte written in
@@ -10,6 +10,7 @@
 
 use std::convert::Infallible;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use tokio::net::TcpStream;
@@ -20,7 +21,7 @@ use crate::replication::conn::{self, ByteCounters};
 use crate::replication::history::EpochHistory;
 use crate::replication::node::{Discarded, Shared};
 use crate::replication::replica::acker::Acker;
-use crate::replication::replica::engine_work::EngineWork;
+use crate::replication::replica::engine_work::{self, EngineWork};
 use crate::replication::replica::full_sync;
 use crate::replication::replica::handshake::{self, Start};
 use crate::replication::replica::stream::{self, Fence, StreamStart, node_epoch};
@@ -61,7 +62,11 @@ pub(super) async fn run(
     match start {
         Start::Continue { from_offset, history, master_last_offset, master_http } => {
             refuse_stale_master(shared, master, &history)?;
-            let applied = engine.last_offset();
+            let mut applied = engine.last_offset();
+            if from_offset <= applied {
+                roll_back(shared, master, work, &history, master_last_offset, from_offset - 1).await?;
+                applied = engine.last_offset();
+            }
             if from_offset != applied + 1 {
                 return Err(CoreError::ProtocolViolation {
                     peer: master.to_owned(),
@@ -70,7 +75,7 @@ pub(super) async fn run(
             }
             tracing::info!(%master, %master_http, from_offset, master_last_offset, "partial sync: continuing the stream");
             let fence = Fence::new(history.current_epoch(), history.epoch_at(applied));
-            shared.adopt_history(history);
+            adopt_history(shared, history).await?;
             link_up(shared, master_http, master_last_offset);
             shared.link.begin_sync(false, master_last_offset);
             stream::after_frame(shared, master_last_offset, applied, now_ms());
@@ -87,10 +92,11 @@ pub(super) async fn run(
             let diverged = beyond_fork_point(shared, &history, engine.last_offset());
             let installed =
                 full_sync::receive_and_install(shared, work, &mut reader, &mut writer, manifest, &mut fence).await?;
+            shared.rollback_failed.store(false, Ordering::SeqCst);
             if let Some(d) = diverged {
                 record_discarded(shared, master, d);
             }
-            shared.adopt_history(history);
+            adopt_history(shared, history).await?;
             let mut acker = Acker::spawn(engine, writer, installed.offset, heartbeat);
             let start = StreamStart { fence, full_sync_target_pending: true };
             stream::run(shared, work, &mut reader, &mut acker, start).await
@@ -115,12 +121,67 @@ fn beyond_fork_point(shared: &Shared, master_history: &EpochHistory, applied: u6
     })
 }
 
-/// Counts and logs a discarded range once the full sync that truncated it is installed.
+/// The master answered `Continue` from `fork + 1` although this node applied beyond `fork`: it
+/// diverged after the fork point and offered to roll back in place (its Hello's rollback floor).
+/// Checks that `fork` is the fork point this node's history and the master's imply, rolls the
+/// state back to it (truncating the log after it) and counts the discarded operations. A failed
+/// rollback changes nothing it could not finish and makes the next handshake ask for a full sync.
+async fn roll_back(
+    shared: &Arc<Shared>,
+    master: &str,
+    work: &EngineWork,
+    master_history: &EpochHistory,
+    master_last_offset: u64,
+    fork: u64,
+) -> Result<()> {
+    let applied = shared.engine.last_offset();
+    let expected = master_history.end_of(shared.history().epoch_at(applied), master_last_offset);
+    if expected != Some(fork) {
+        return Err(CoreError::ProtocolViolation {
+            peer: master.to_owned(),
+            detail: format!(
+                "Continue from offset {} asks to roll back to {fork}, but the fork point with this master's history is {expected:?}",
+                fork + 1
+            ),
+        });
+    }
+    let engine = shared.engine.clone();
+    match work.run(move || engine.rollback_to(fork)).await {
+        Ok(report) => {
+            tracing::info!(%master, fork, ops_removed = report.ops_removed, base_snapshot = report.base_snapshot,
+                replayed = report.replayed, "rolled back in place to the fork point; resyncing partially");
+            record_discarded(
+                shared,
+                master,
+                Discarded {
+                    epoch: master_history.current_epoch(),
+                    ops: applied - fork,
+                    first: fork + 1,
+                    last: applied,
+                },
+            );
+            Ok(())
+        }
+        Err(e) => {
+            shared.rollback_failed.store(true, Ordering::SeqCst);
+            tracing::error!(%master, fork, error = %e, "in-place rollback failed; the next sync will be a full sync");
+            Err(e)
+        }
+    }
+}
+
+/// Counts and logs a discarded range once the rollback or full sync that truncated it is done.
 fn record_discarded(shared: &Shared, master: &str, d: Discarded) {
-    shared.counters.ops_discarded_on_rejoin.fetch_add(d.ops, std::sync::atomic::Ordering::Relaxed);
+    shared.counters.ops_discarded_on_rejoin.fetch_add(d.ops, Ordering::Relaxed);
     tracing::warn!(%master, first = d.first, last = d.last, ops = d.ops, epoch = d.epoch,
         "rejoined a newer master: discarded operations beyond the fork point (never acknowledged at majority)");
     shared.discarded.send_replace(Some(d));
+}
+
+/// Adopts the master's history durably (see [`Shared::adopt_history`]).
+async fn adopt_history(shared: &Arc<Shared>, history: EpochHistory) -> Result<()> {
+    let shared = shared.clone();
+    engine_work::blocking(move || shared.adopt_history(history)).await
 }
 
 /// A master whose history ends in an epoch older than this node's is stale (a newer master

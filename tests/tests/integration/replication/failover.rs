@@ -127,12 +127,11 @@ fn failover_with_stats_tracking() {
     });
 }
 
-/// The old master wrote operations its replica never received, then the replica was promoted: when
-/// the old master follows the new one, its history has diverged, so it gets a full sync and ends
-/// with exactly the new master's data (its unreplicated writes are gone).
-#[test]
-fn diverged_old_master_is_fully_resynced() {
-    let s = ReplSettings::default();
+/// The old master wrote `diverged` operations its replica never received, then the replica was
+/// promoted and wrote 3 more. When the old master follows the new one it has diverged after the
+/// fork point (offset 11: the collection and 10 points). Returns (old master, new master, the old
+/// master's stats before it followed).
+fn diverge(s: &ReplSettings, diverged: u64) -> (Node, Node, vectorizer_sdk_types::ReplicationStats) {
     let old = s.master();
     let r1 = s.replica_via_proxy(&old);
     create(&old);
@@ -142,20 +141,59 @@ fn diverged_old_master_is_fully_resynced() {
     // Writes that never reach r1.
     r1.proxy.refuse(true);
     r1.proxy.cut();
-    write_points(&old, 10..15);
+    write_points(&old, 10..10 + diverged);
     let promoted = promote(&r1.node);
     assert_eq!(promoted.role, ReplicationRole::Master);
     write_points(&r1.node, 100..103);
     let old_before = status(&old).stats.expect("stats");
+    (old, r1.node, old_before)
+}
 
-    follow(&old, &r1.node);
-    let d = wait_caught_up(&r1.node, &old);
+/// A diverged old master that still holds its log from before the fork point rolls its state back
+/// in place and resyncs partially: no snapshot crosses the wire, its unreplicated writes are gone
+/// and counted, and the cut is durable (a kill -9 and restart recovers the same data).
+#[test]
+fn diverged_old_master_rolls_back_and_resyncs_partially() {
+    let s = ReplSettings::default();
+    let (mut old, new, before) = diverge(&s, 5);
+
+    follow(&old, &new);
+    let d = wait_caught_up(&new, &old);
     assert_eq!(d.collections[0].points, 13, "10 common + 3 new; the 5 unreplicated writes are gone");
     assert!(get_point(&old.http(), super::COLL, "p12").is_none(), "a diverged write survived the resync");
+    let after = wait_status(&old, "partial sync counted", |st| {
+        st.stats.clone().filter(|x| x.partial_syncs > before.partial_syncs)
+    });
+    assert_eq!(after.full_syncs, before.full_syncs, "no full sync: the old master rolled back in place");
+    assert_eq!(after.ops_discarded_on_rejoin, Some(5), "{after:?}");
+    vectorizer_tests::cluster::wait_stderr(&old, &["rolled the state back in place"]);
+    vectorizer_tests::cluster::wait_stderr(&new, &["rolls back in place and resyncs partially", &old.node_id()]);
+
+    // The rollback is on disk, not only in memory.
+    old.kill9();
+    old.restart();
+    assert_eq!(digest(&old), d, "after kill -9 and restart the old master recovers the rolled-back data");
+}
+
+/// A diverged old master whose snapshots and log no longer reach back to the fork point cannot
+/// roll back in place: it gets a full sync and ends with exactly the new master's data.
+#[test]
+fn diverged_old_master_without_its_log_before_the_fork_is_fully_resynced() {
+    let s = super::sync::compacting().env("VECTORIZER__STORAGE__SNAPSHOTS_TO_KEEP", 1);
+    // 200 diverged writes fill several small log segments, so a snapshot can compact them.
+    let (old, new, before) = diverge(&s, 200);
+    // Its only snapshot is now past the fork point and its log starts after it.
+    super::sync::compact_past(&old, 12);
+
+    follow(&old, &new);
+    let d = wait_caught_up(&new, &old);
+    assert_eq!(d.collections[0].points, 13, "10 common + 3 new; the 200 unreplicated writes are gone");
+    assert!(get_point(&old.http(), super::COLL, "p12").is_none(), "a diverged write survived the resync");
     let after =
-        wait_status(&old, "full sync counted", |st| st.stats.clone().filter(|x| x.full_syncs > old_before.full_syncs));
-    assert_eq!(after.full_syncs, old_before.full_syncs.map(|f| f + 1));
-    vectorizer_tests::cluster::wait_stderr(&r1.node, &["full sync needed", &old.node_id()]);
+        wait_status(&old, "full sync counted", |st| st.stats.clone().filter(|x| x.full_syncs > before.full_syncs));
+    assert_eq!(after.full_syncs, before.full_syncs.map(|f| f + 1));
+    assert_eq!(after.ops_discarded_on_rejoin, Some(200), "{after:?}");
+    vectorizer_tests::cluster::wait_stderr(&new, &["full sync needed", &old.node_id()]);
 }
 
 /// Fencing: a replica that followed a promoted node (it knows the newer epoch) is pointed back at

@@ -17,7 +17,7 @@ use super::{COLL, Writer, create, vector, write_points};
 use crate::common::{create_collection, upsert_ok};
 
 /// Small segments and no backlog beyond what replicas pin: a snapshot compacts the log at once.
-fn compacting() -> ReplSettings {
+pub(super) fn compacting() -> ReplSettings {
     ReplSettings::default()
         .env("VECTORIZER__STORAGE__SEGMENT_BYTES", 4096)
         .env("VECTORIZER__REPLICATION__BACKLOG_BYTES", 0)
@@ -39,7 +39,7 @@ fn first_offset_of(segment: &Path) -> u64 {
 /// Snapshots `node` until its log no longer holds offset `offset` (retention runs after each
 /// snapshot; replicas may still pin the log for a moment after they left).
 #[track_caller]
-fn compact_past(node: &Node, offset: u64) {
+pub(super) fn compact_past(node: &Node, offset: u64) {
     poll_until(WAIT, &format!("log compacted past offset {offset}"), || {
         let r = node.http().post_empty("/api/v1/snapshots").expect("snapshot");
         assert_eq!(r.status, 200, "{}", r.text());

@@ -176,7 +176,12 @@ impl Peer {
         self.try_recv().await.expect("receive a frame")
     }
 
+    /// `Hello` from a replica that cannot roll back (its floor is its applied offset).
     pub async fn hello(&mut self, version: u16, history: EpochHistory, applied: u64) {
+        self.hello_with_floor(version, history, applied, applied).await;
+    }
+
+    pub async fn hello_with_floor(&mut self, version: u16, history: EpochHistory, applied: u64, floor: u64) {
         let frame = Frame::Hello {
             version,
             replica_id: self.id.clone(),
@@ -184,6 +189,7 @@ impl Peer {
             announce_repl: "127.0.0.1:7003".into(),
             history,
             applied_offset: applied,
+            rollback_floor: floor,
         };
         self.send(&frame).await;
     }

@@ -229,6 +229,33 @@ async fn a_diverged_replica_is_fully_resynced() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_diverged_replica_that_can_roll_back_resyncs_partially() {
+    let master = Master::start().await;
+    let last = master.write(5);
+    // The replica claims ops 6..=8 of epoch 1 that this master never wrote, and can roll back to 2.
+    let mut peer = Peer::connect(master.addr(), "r-1").await;
+    peer.hello_with_floor(PROTOCOL_VERSION, master.history(), last + 3, 2).await;
+    peer.prove(SECRET).await;
+    match peer.recv().await {
+        Frame::Continue { from_offset, master_last_offset, .. } => {
+            assert_eq!((from_offset, master_last_offset), (last + 1, last), "roll back to {last}, then stream");
+        }
+        other => panic!("expected Continue, got {other:?}"),
+    }
+    let entry = master.entry("r-1");
+    // Its old position is above the fork point: a heartbeat, not an ack.
+    peer.send(&Frame::Ack { applied_offset: last + 3 }).await;
+    let next = master.write(2);
+    let got = peer.records_until(next).await;
+    assert_eq!(got.first().map(|r| r.offset), Some(last + 1), "the stream starts right after the fork point");
+    peer.send(&Frame::Ack { applied_offset: next }).await;
+    eventually("partial sync complete", || load(&entry.partial_syncs) == 1).await;
+    assert_eq!(load(&entry.full_syncs), 0);
+    assert_eq!(load(&entry.acked_offset), next);
+    master.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_idle_stream_sends_heartbeats() {
     let mut cfg = repl_config();
     cfg.heartbeat_interval = Duration::from_millis(100);

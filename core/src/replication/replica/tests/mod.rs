@@ -68,6 +68,7 @@ fn replica_shared(engine: Arc<Engine>, config: ReplicationConfig, master: &str) 
         link: LinkState::default(),
         save_lock: Mutex::new(()),
         discarded: tokio::sync::watch::Sender::new(None),
+        rollback_failed: std::sync::atomic::AtomicBool::new(false),
     })
 }
 
