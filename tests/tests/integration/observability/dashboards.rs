@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
 use serde_json::Value;
-use vectorizer_tests::cluster::wait_caught_up;
+use vectorizer_tests::cluster::{wait_caught_up, wait_status};
 use vectorizer_tests::{Node, ReplSettings};
 
 use super::{catalogue, scrape};
@@ -246,6 +246,10 @@ fn dashboard_and_alerts_parse_cover_the_essentials_and_use_live_metric_names() {
     assert_eq!(r.status, 200, "{}", r.text());
     let replica: Node = s.replica(master.repl_addr());
     wait_caught_up(&master, &replica);
+    // Equal data does not mean the sync is recorded yet: the last-sync series appear once it is.
+    for node in [&master, &replica] {
+        wait_status(node, "a completed sync recorded", |st| st.stats.as_ref()?.last_sync.as_ref().map(|_| ()));
+    }
     let (on_master, on_replica) = (scrape(&master), scrape(&replica));
     let known = catalogue([on_master.as_slice(), on_replica.as_slice()]);
 
