@@ -96,6 +96,9 @@ pub struct Shared {
     /// Replica side: an in-place rollback failed, so the next handshake offers none (the master
     /// then sends a full sync). Cleared once a full sync is installed.
     pub rollback_failed: std::sync::atomic::AtomicBool,
+    /// Master side: the newest epoch a replica's Hello showed above this master's own (0: none).
+    /// A newer master exists, so this one steps down (see `Replication::demote_stale`).
+    pub newer_epoch_seen: tokio::sync::watch::Sender<u64>,
 }
 
 impl Shared {
@@ -276,6 +279,7 @@ impl Replication {
             },
             discarded: tokio::sync::watch::Sender::new(None),
             rollback_failed: std::sync::atomic::AtomicBool::new(false),
+            newer_epoch_seen: tokio::sync::watch::Sender::new(0),
             link: LinkState::default(),
             registry: Registry::restore(&replicas),
             save_lock: Mutex::new(()),
@@ -308,6 +312,11 @@ impl Replication {
             client: tokio::sync::Mutex::new(None),
             control: tokio::sync::Mutex::new(()),
         });
+        replication.tasks.lock().push(tokio::spawn(demote_on_newer_epoch(
+            Arc::downgrade(&replication),
+            shared.newer_epoch_seen.subscribe(),
+            replication.cancel.child_token(),
+        )));
         if let (ReplicationRole::Replica, Some(master)) = (role.role, role.master) {
             replication.start_client(master).await;
         }
@@ -419,6 +428,33 @@ impl Replication {
         self.replica_of(Some(master_repl)).await.map(|_| ())
     }
 
+    /// Steps down to a read-only replica with no master when a replica showed epoch `seen`, newer
+    /// than this master's: a newer master exists (it was promoted while this node was cut off or
+    /// stopped), so every write accepted here could only fork the data. The node keeps its data;
+    /// the operator (`replicaof`) or the cluster controller points it at the new master, and the
+    /// sync that follows truncates what it wrote beyond the fork point.
+    async fn demote_stale(&self, seen: u64) -> Result<()> {
+        let _control = self.control.lock().await;
+        let old_role = self.shared.role.lock().clone();
+        let ours = old_role.history.current_epoch();
+        if old_role.role != ReplicationRole::Master || ours >= seen {
+            return Ok(());
+        }
+        let mut new_role = old_role;
+        new_role.role = ReplicationRole::Replica;
+        new_role.master = None;
+        self.commit_role(new_role.clone()).await?;
+        apply_role_to_engine(&self.shared, &new_role);
+        self.shared.registry.close_all();
+        tracing::error!(
+            epoch = ours,
+            newer_epoch = seen,
+            "a replica knows a newer epoch: a newer master exists; stepped down to a read-only replica \
+             (point this node at the new master with replicaof, or let the cluster controller do it)"
+        );
+        Ok(())
+    }
+
     /// Cluster mode: where this node stands (cheap; never blocks on I/O).
     pub fn position(&self) -> NodePosition {
         let (role, epoch) = {
@@ -509,6 +545,25 @@ impl Replication {
     async fn persist(&self) -> Result<()> {
         let s = self.shared.clone();
         tokio::task::spawn_blocking(move || s.persist_now()).await.map_err(join_error)?
+    }
+}
+
+/// Demotes this node whenever a replica reports an epoch newer than its own (master side).
+async fn demote_on_newer_epoch(
+    replication: std::sync::Weak<Replication>,
+    mut seen: tokio::sync::watch::Receiver<u64>,
+    cancel: CancellationToken,
+) {
+    loop {
+        tokio::select! {
+            () = cancel.cancelled() => return,
+            changed = seen.changed() => if changed.is_err() { return },
+        }
+        let epoch = *seen.borrow_and_update();
+        let Some(replication) = replication.upgrade() else { return };
+        if let Err(e) = replication.demote_stale(epoch).await {
+            tracing::error!(error = %e, newer_epoch = epoch, "could not step down after seeing a newer epoch");
+        }
     }
 }
 

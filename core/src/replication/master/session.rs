@@ -202,6 +202,11 @@ async fn send(
             tracing::error!(%replica_id, replica_epoch, master_epoch,
                 "refusing a replica that knows a newer epoch than this master: this master is stale");
             handshake::refuse(writer, RefuseCode::StaleMaster, message.clone()).await;
+            shared.newer_epoch_seen.send_if_modified(|seen| {
+                let newer = replica_epoch > *seen;
+                *seen = (*seen).max(replica_epoch);
+                newer
+            });
             return End::Refused(message);
         }
     };

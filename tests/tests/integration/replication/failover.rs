@@ -197,8 +197,9 @@ fn diverged_old_master_without_its_log_before_the_fork_is_fully_resynced() {
 }
 
 /// Fencing: a replica that followed a promoted node (it knows the newer epoch) is pointed back at
-/// the old master, which is still a master of the old epoch: the link is refused as stale and the
-/// replica keeps its data.
+/// the old master, which is still a master of the old epoch: the link is refused as stale, the
+/// replica keeps its data, and the old master, now knowing a newer master exists, steps down to a
+/// read-only replica (no more writes that could only fork the data).
 #[test]
 fn stale_master_is_refused() {
     let s = ReplSettings::default();
@@ -224,6 +225,17 @@ fn stale_master_is_refused() {
     assert_ne!(refused.status, Some(ReplicaStatus::Connected), "{refused:?}");
     assert_eq!(digest(&r2), d, "the replica kept the newer data");
     assert_eq!(digest(&r2).collections[0].points, 15);
+
+    let demoted = wait_status(&old, "the stale master stepped down", |st| {
+        (st.role == ReplicationRole::Replica).then(|| st.clone())
+    });
+    assert_eq!(demoted.stats.as_ref().and_then(|x| x.master.clone()), None, "{demoted:?}");
+    let w = old.http().post_json("/api/v1/collections", &json!({"name": "late", "dimension": 2})).expect("write");
+    assert_eq!((w.status, w.error_code().as_deref()), (409, Some("read_only_replica")), "{}", w.text());
+    vectorizer_tests::cluster::wait_stderr(&old, &["stepped down to a read-only replica"]);
+    // The operator points it at the new master: it rejoins (its data was not diverged).
+    follow(&old, &r1.node);
+    assert_eq!(wait_caught_up(&r1.node, &old).collections[0].points, 15);
 }
 
 /// The role set at runtime wins over the configuration: a promoted replica restarted with its

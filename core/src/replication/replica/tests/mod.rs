@@ -69,6 +69,7 @@ fn replica_shared(engine: Arc<Engine>, config: ReplicationConfig, master: &str) 
         save_lock: Mutex::new(()),
         discarded: tokio::sync::watch::Sender::new(None),
         rollback_failed: std::sync::atomic::AtomicBool::new(false),
+        newer_epoch_seen: tokio::sync::watch::Sender::new(0),
     })
 }
 
