@@ -85,8 +85,13 @@ pub struct FailoverCluster {
 /// Loopback addresses for the nodes to bind. They must stay free between now and the nodes'
 /// start, so they are drawn at random BELOW the kernel's ephemeral range (which `:0` binds — the
 /// proxies, other tests' nodes — draw from) and checked bindable; [`FailoverCluster::start`]
-/// still retries with new ports if a node finds one taken.
+/// still retries with new ports if a node finds one taken. A port is handed out at most once per
+/// test process: a node killed and restarted by one test must find its port free again, which a
+/// second cluster drawing it while the node was down would break.
 fn free_addrs(n: usize) -> Vec<SocketAddr> {
+    static CLAIMED: std::sync::Mutex<std::collections::BTreeSet<u16>> =
+        std::sync::Mutex::new(std::collections::BTreeSet::new());
+    let mut claimed = CLAIMED.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let high = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
         .ok()
         .and_then(|t| t.split_whitespace().next().and_then(|p| p.parse::<u64>().ok()))
@@ -102,7 +107,11 @@ fn free_addrs(n: usize) -> Vec<SocketAddr> {
         seed ^= seed >> 7;
         seed ^= seed << 17;
         let port = u16::try_from(low + seed % (high - low)).expect("port below 65536");
+        if claimed.contains(&port) {
+            continue;
+        }
         if let Ok(l) = TcpListener::bind(("127.0.0.1", port)) {
+            claimed.insert(port);
             addrs.push(l.local_addr().expect("local addr"));
             held.push(l);
         }
