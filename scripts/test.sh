@@ -9,6 +9,15 @@ cd "$(dirname "$0")/.."
 step() { printf '\n==> %s\n' "$*"; }
 started=$(date +%s)
 
+# typeshare-cli (for the SDK step) compiles in the background, at low priority, while the workspace
+# builds: its compile fills the moments the workspace build leaves a core idle.
+typeshare_log="$(mktemp)"
+typeshare_pid=""
+if [ -x scripts/sdk/install-typeshare.sh ]; then
+    nice -n 10 scripts/sdk/install-typeshare.sh >"$typeshare_log" 2>&1 &
+    typeshare_pid=$!
+fi
+
 step "format and lints"
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
@@ -22,6 +31,11 @@ cargo test --workspace --locked
 
 if [ -x scripts/sdk/test.sh ]; then
     step "SDKs (Rust client, Python, TypeScript)"
+    # A failed background install is reported here; the SDK script then installs in the foreground.
+    if [ -n "$typeshare_pid" ] && ! wait "$typeshare_pid"; then
+        echo "background typeshare-cli install failed:" >&2
+        cat "$typeshare_log" >&2
+    fi
     scripts/sdk/test.sh
 fi
 

@@ -14,7 +14,6 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$root"
 tools="${SDK_TOOLS:-$root/target/sdk}"
 venv="$tools/venv"
-TYPESHARE_VERSION=1.13.4
 started=$(date +%s)
 step() { printf '\n==> [sdk %4ss] %s\n' "$(( $(date +%s) - started ))" "$*"; }
 
@@ -26,10 +25,8 @@ else
     echo "WARNING: VECTORIZER_BIN is not set: live tests against a real server are skipped." >&2
 fi
 
-step "typeshare-cli $TYPESHARE_VERSION"
-if [ "$("$tools/tools/bin/typeshare" --version 2>/dev/null || true)" != "typeshare $TYPESHARE_VERSION" ]; then
-    cargo install --locked --quiet typeshare-cli --version "$TYPESHARE_VERSION" --features python --root "$tools/tools"
-fi
+step "typeshare-cli (pinned in scripts/sdk/install-typeshare.sh)"
+scripts/sdk/install-typeshare.sh
 
 step "regenerate typeshare outputs and compare with git"
 TYPESHARE="$tools/tools/bin/typeshare" scripts/sdk/gen-types.sh
