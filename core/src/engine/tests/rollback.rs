@@ -27,6 +27,13 @@ fn diverged_node(a: &Engine, b: &Engine, fork: usize, own: usize) {
     b.set_role(NodeRole::Replica { master_http: None });
 }
 
+/// `b`, rolled back to `fork`, takes the master's records after it and then holds exactly `a`'s data.
+fn continue_from_master(a: &Engine, b: &Engine, fork: u64) {
+    let tail: Vec<_> = all_records(a).into_iter().filter(|r| r.offset > fork).collect();
+    b.apply_replicated(&tail).expect("continue with the master's records");
+    assert_eq!(b.digest(), a.digest());
+}
+
 fn snapshot_offsets(engine: &Engine) -> Vec<u64> {
     let dir = super::recovery::snapshot_dir(&engine.config().data_dir);
     crate::storage::snapshot::list_snapshots(&dir).expect("list").into_iter().map(|(o, _)| o).collect()
@@ -47,9 +54,7 @@ fn rollback_from_the_empty_state_then_the_masters_records_survive_a_crash() {
     assert_eq!(b.last_offset(), 8);
     assert!(matches!(b.get_point("c", "diverged0"), Err(CoreError::PointNotFound { .. })));
 
-    let tail: Vec<_> = all_records(&a).into_iter().filter(|r| r.offset > 8).collect();
-    b.apply_replicated(&tail).expect("continue with the master's records");
-    assert_eq!(b.digest(), a.digest());
+    continue_from_master(&a, &b, 8);
     assert_eq!(all_records(&b), all_records(&a), "the log holds exactly the master's records");
 
     let b = crash_and_reopen(b, config(bdir.path()));
@@ -77,9 +82,7 @@ fn rollback_starts_from_the_newest_snapshot_at_or_below_the_fork_and_drops_newer
     assert_eq!(snapshot_offsets(&b), vec![6], "a snapshot holding diverged operations is gone");
     assert_eq!(b.last_snapshot().map(|s| s.offset), Some(6));
 
-    let tail: Vec<_> = records.into_iter().filter(|r| r.offset > 8).collect();
-    b.apply_replicated(&tail).expect("continue");
-    assert_eq!(b.digest(), a.digest());
+    continue_from_master(&a, &b, 8);
     let b = crash_and_reopen(b, config(bdir.path()));
     assert_eq!(b.startup_report().snapshot_offset, 6);
     assert_eq!(b.digest(), a.digest());
