@@ -517,13 +517,85 @@ fn check_body(path: &Path, manifest: &SnapshotManifest, chunks: u64, body_bytes:
 /// `CoreError::SnapshotChunkRejected` without being written, so the sender can resend it.
 /// `finish` checks the digest and the manifest, verifies the file on disk and publishes it in the
 /// snapshots directory. Dropping it unfinished removes the temporary file.
+///
+/// The check and the write can run on different threads (a network task checks, a blocking
+/// thread writes): [`SnapshotReceiver::checker`] hands out a [`ChunkChecker`] whose
+/// [`CheckedChunk`]s are the only input [`SnapshotReceiver::write_checked`] accepts, so nothing
+/// unchecked is ever written. [`SnapshotReceiver::accept_chunk`] does both in one call.
 pub struct SnapshotReceiver {
     tmp: TempFile,
     final_path: PathBuf,
     manifest: SnapshotManifest,
+    /// Chunks written so far (and the index the next written chunk must have).
     next_index: u64,
     body_bytes: u64,
     hasher: blake3::Hasher,
+}
+
+/// Checks received chunks in order against a manifest (index, length, CRC32C, total size); see
+/// [`SnapshotReceiver`]. A rejected chunk leaves the checker unchanged.
+#[derive(Debug, Clone)]
+pub struct ChunkChecker {
+    chunks: u64,
+    body_bytes_max: u64,
+    next_index: u64,
+    body_bytes: u64,
+}
+
+/// A chunk that passed [`ChunkChecker::check`], ready to be written.
+#[derive(Debug)]
+pub struct CheckedChunk {
+    index: u64,
+    data: Bytes,
+}
+
+impl CheckedChunk {
+    /// Position of the chunk in the body.
+    pub fn index(&self) -> u64 {
+        self.index
+    }
+
+    /// Body bytes in the chunk.
+    pub fn len(&self) -> usize {
+        self.data.len()
+    }
+
+    /// Never true: a checked chunk holds at least one byte.
+    pub fn is_empty(&self) -> bool {
+        self.data.is_empty()
+    }
+}
+
+impl ChunkChecker {
+    /// Index of the chunk expected next.
+    pub fn next_index(&self) -> u64 {
+        self.next_index
+    }
+
+    /// Checks `chunk` as the next one; on success the checker moves past it.
+    pub fn check(&mut self, chunk: SnapshotChunk) -> Result<CheckedChunk> {
+        let reject = |reason: String| CoreError::SnapshotChunkRejected { index: chunk.index, reason };
+        if chunk.index != self.next_index {
+            return Err(reject(format!("expected chunk {}", self.next_index)));
+        }
+        if chunk.index >= self.chunks {
+            return Err(reject(format!("the snapshot has only {} chunks", self.chunks)));
+        }
+        let len = chunk.data.len();
+        if len == 0 || len > MAX_CHUNK_BYTES {
+            return Err(reject(format!("length {len} outside [1, {MAX_CHUNK_BYTES}]")));
+        }
+        if self.body_bytes + len as u64 > self.body_bytes_max {
+            return Err(reject(format!("body would exceed the manifest's {} bytes", self.body_bytes_max)));
+        }
+        let computed = crc32c::crc32c(&chunk.data);
+        if computed != chunk.crc32c {
+            return Err(reject(format!("crc32c mismatch (sent {:#010x}, computed {computed:#010x})", chunk.crc32c)));
+        }
+        self.next_index += 1;
+        self.body_bytes += len as u64;
+        Ok(CheckedChunk { index: chunk.index, data: chunk.data })
+    }
 }
 
 impl SnapshotReceiver {
@@ -563,29 +635,37 @@ impl SnapshotReceiver {
         &self.manifest
     }
 
+    /// A checker positioned at the next chunk to write, for checking on another thread.
+    pub fn checker(&self) -> ChunkChecker {
+        ChunkChecker {
+            chunks: self.manifest.chunks,
+            body_bytes_max: self.manifest.body_bytes,
+            next_index: self.next_index,
+            body_bytes: self.body_bytes,
+        }
+    }
+
     /// Checks and writes one chunk. A rejected chunk leaves the receiver unchanged.
     pub fn accept_chunk(&mut self, chunk: &SnapshotChunk) -> Result<()> {
-        let reject = |reason: String| CoreError::SnapshotChunkRejected { index: chunk.index, reason };
+        let checked = self.checker().check(chunk.clone())?;
+        self.write_checked(checked)
+    }
+
+    /// Writes a checked chunk, which must be the next one (chunks checked by two checkers, or
+    /// written out of order, are refused with `CoreError::SnapshotChunkRejected`). Starts the
+    /// chunk's writeback to disk at once, so the fsync in `finish` has little left to wait for.
+    pub fn write_checked(&mut self, chunk: CheckedChunk) -> Result<()> {
         if chunk.index != self.next_index {
-            return Err(reject(format!("expected chunk {}", self.next_index)));
+            return Err(CoreError::SnapshotChunkRejected {
+                index: chunk.index,
+                reason: format!("written out of order: chunk {} is next", self.next_index),
+            });
         }
-        if chunk.index >= self.manifest.chunks {
-            return Err(reject(format!("the snapshot has only {} chunks", self.manifest.chunks)));
-        }
-        let len = chunk.data.len();
-        if len == 0 || len > MAX_CHUNK_BYTES {
-            return Err(reject(format!("length {len} outside [1, {MAX_CHUNK_BYTES}]")));
-        }
-        if self.body_bytes + len as u64 > self.manifest.body_bytes {
-            return Err(reject(format!("body would exceed the manifest's {} bytes", self.manifest.body_bytes)));
-        }
-        let computed = crc32c::crc32c(&chunk.data);
-        if computed != chunk.crc32c {
-            return Err(reject(format!("crc32c mismatch (sent {:#010x}, computed {computed:#010x})", chunk.crc32c)));
-        }
+        let at = self.tmp.written;
         self.tmp.write_frame(&chunk.data)?;
+        self.tmp.start_writeback(at, self.tmp.written - at);
         self.hasher.update(&chunk.data);
-        self.body_bytes += len as u64;
+        self.body_bytes += chunk.data.len() as u64;
         self.next_index += 1;
         Ok(())
     }
@@ -792,6 +872,18 @@ impl TempFile {
         self.file.write_all_at(data, at + FRAME_PREFIX_BYTES).map_err(io_err(&self.path))?;
         self.written = at + FRAME_PREFIX_BYTES + data.len() as u64;
         Ok(())
+    }
+
+    /// Asks the kernel to start writing `len` bytes at `at` to disk now (`sync_file_range` with
+    /// `SYNC_FILE_RANGE_WRITE`: it does not wait for the writes and guarantees nothing). Advisory:
+    /// the fsync in `sync` still makes the file durable and reports any write error, so a failure
+    /// here is ignored.
+    fn start_writeback(&self, at: u64, len: u64) {
+        use std::os::fd::AsRawFd;
+        let (Ok(at), Ok(len)) = (libc::off64_t::try_from(at), libc::off64_t::try_from(len)) else { return };
+        // SAFETY: sync_file_range only reads its integer arguments; the descriptor is owned by
+        // `self.file`, which outlives the call.
+        let _advisory = unsafe { libc::sync_file_range(self.file.as_raw_fd(), at, len, libc::SYNC_FILE_RANGE_WRITE) };
     }
 
     fn sync(&self) -> Result<()> {
