@@ -155,7 +155,7 @@ pub(crate) fn recover(config: &EngineConfig) -> Result<Recovered> {
 pub(crate) fn load_snapshot(path: &Path) -> Result<(State, snapshot::SnapshotManifest)> {
     // One pass: decode while verifying; nothing decoded is used unless the whole body verified.
     let (manifest, mut body) = snapshot::open_verifying(path)?;
-    let decoded = snapshot_body::decode(&mut body);
+    let decoded = snapshot_body::decode(&mut body, manifest.points, manifest.body_bytes);
     body.finish()?;
     let (collections, counts) =
         decoded.map_err(|e| CoreError::SnapshotRejected { path: path.to_owned(), reason: e.to_string() })?;
