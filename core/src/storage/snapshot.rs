@@ -631,6 +631,11 @@ impl CheckedChunk {
         self.index
     }
 
+    /// The chunk's bytes.
+    pub fn data(&self) -> &Bytes {
+        &self.data
+    }
+
     /// Body bytes in the chunk.
     pub fn len(&self) -> usize {
         self.data.len()

@@ -19,6 +19,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use bytes::Bytes;
 use tokio::sync::mpsc;
 
 use crate::engine::now_ms;
@@ -74,10 +75,14 @@ pub(super) async fn receive_and_install(
     let applied_before = engine.last_offset();
     let mut last_sent = std::time::Instant::now();
     let mut checker = receiver.checker();
-    let progress = shared.clone();
+    // Decoding overlaps the transfer: the writer thread feeds each written chunk to the decoder,
+    // whose state is installed only after the whole body verified.
+    let decoder = Arc::new(engine.snapshot_decoder(receiver.manifest())?);
+    let (progress, feed) = (shared.clone(), decoder.clone());
     let mut done = 0u64;
-    let mut disk = ChunkWriter::start(receiver, move |len| {
-        done += len;
+    let mut disk = ChunkWriter::start(receiver, move |chunk: &Bytes| {
+        feed.push(chunk.clone());
+        done += chunk.len() as u64;
         progress.link.sync_progress(done, total);
     });
     // (chunk index, retries asked for it) and whether a resend is awaited.
@@ -131,7 +136,10 @@ pub(super) async fn receive_and_install(
     let receiver = disk.finish().await?;
     let (staged, manifest) = blocking(move || receiver.finish()).await?;
     tracing::info!(offset = manifest.offset, "full sync: snapshot received and verified; installing");
-    let install = work.run(move || engine.install_snapshot(&staged));
+    // The writer thread, which held the other reference, has ended.
+    let decoder = Arc::try_unwrap(decoder)
+        .map_err(|_| CoreError::Unavailable { reason: "the snapshot decoder is still being fed".into() })?;
+    let install = work.run(move || engine.install_decoded(&staged, decoder));
     tokio::pin!(install);
     let mut tick = tokio::time::interval(heartbeat);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -156,14 +164,14 @@ struct ChunkWriter {
 }
 
 impl ChunkWriter {
-    /// Starts the writer thread; `written(len)` runs on it after each chunk is written.
-    fn start(mut receiver: SnapshotReceiver, mut written: impl FnMut(u64) + Send + 'static) -> Self {
+    /// Starts the writer thread; `written(bytes)` runs on it after each chunk is written.
+    fn start(mut receiver: SnapshotReceiver, mut written: impl FnMut(&Bytes) + Send + 'static) -> Self {
         let (queue, mut chunks) = mpsc::channel::<CheckedChunk>(WRITE_QUEUE_CHUNKS);
         let done = tokio::task::spawn_blocking(move || {
             while let Some(chunk) = chunks.blocking_recv() {
-                let len = chunk.len() as u64;
+                let data = chunk.data().clone();
                 receiver.write_checked(chunk)?;
-                written(len);
+                written(&data);
             }
             Ok(receiver)
         });
@@ -253,8 +261,8 @@ mod tests {
         let mut checker = receiver.checker();
         let written = Arc::new(std::sync::atomic::AtomicU64::new(0));
         let counter = written.clone();
-        let mut disk = ChunkWriter::start(receiver, move |len| {
-            counter.fetch_add(len, std::sync::atomic::Ordering::SeqCst);
+        let mut disk = ChunkWriter::start(receiver, move |chunk: &Bytes| {
+            counter.fetch_add(chunk.len() as u64, std::sync::atomic::Ordering::SeqCst);
         });
         for chunk in sent {
             disk.write(checker.check(chunk).expect("valid chunk")).await.expect("queued");
@@ -276,7 +284,7 @@ mod tests {
         let receiver = SnapshotReceiver::create(dst.path(), manifest).expect("receiver");
         // Two checkers each pass chunk 0: the writer refuses the second copy (out of order).
         let (mut first, mut second) = (receiver.checker(), receiver.checker());
-        let mut disk = ChunkWriter::start(receiver, |_| {});
+        let mut disk = ChunkWriter::start(receiver, |_: &Bytes| {});
         disk.write(first.check(sent[0].clone()).expect("valid")).await.expect("queued");
         let duplicate = second.check(sent[0].clone()).expect("valid for its own checker");
         // The error surfaces either when queueing (the writer already stopped) or at the end.
@@ -301,7 +309,7 @@ mod tests {
         let (entered_tx, entered_rx) = std::sync::mpsc::channel::<()>();
         let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
         let mut first = true;
-        let mut disk = ChunkWriter::start(receiver, move |_| {
+        let mut disk = ChunkWriter::start(receiver, move |_: &Bytes| {
             if std::mem::take(&mut first) {
                 entered_tx.send(()).expect("test alive");
                 release_rx.recv().expect("released");
