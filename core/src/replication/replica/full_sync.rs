@@ -9,6 +9,10 @@
 //!   in the queue, so memory stays bounded. A write error stops the writer and fails the session
 //!   at the next chunk or at the end of the transfer; nothing is installed unless every chunk was
 //!   written and the file verified (`SnapshotReceiver::finish`).
+//! - Decoding overlaps the transfer too: the writer thread hands every chunk it wrote (the same
+//!   bytes it hashed) to a snapshot decoder thread; the decoded state is installed
+//!   (`Engine::install_decoded`) only after `SnapshotReceiver::finish` verified the digest of
+//!   those chunks, so nothing decoded is served before the whole body verified.
 //! - Retries are go-back-N: after `ChunkRetry{i}` the master resends chunk `i` and every chunk
 //!   after it, then `FullSyncEnd` again. While a retry is outstanding the replica drops every
 //!   chunk other than `i` and the `FullSyncEnd` that was already in flight.
