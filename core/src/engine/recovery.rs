@@ -12,10 +12,16 @@
 //! Invariant: recovery either produces exactly the state of (snapshot + log), or fails with an
 //! error; it never serves a partially applied snapshot or silently skips a record.
 
+use std::io::Read;
 use std::path::Path;
+use std::sync::mpsc::{Receiver, SyncSender};
+
+use bytes::Bytes;
 
 use crate::codec;
 use crate::engine::EngineConfig;
+use crate::engine::collection::Collection;
+use crate::engine::snapshot_body::BodyCounts;
 use crate::engine::state::State;
 use crate::engine::{replication_hooks, snapshot_body};
 use crate::error::{CoreError, Result};
@@ -176,11 +182,18 @@ pub(crate) fn replay(log: &OpLog, state: &State, after: u64, up_to: u64) -> Resu
     Ok(done)
 }
 
+/// Loads and verifies the snapshot at `path` in one pass (see [`snapshot::open_verifying`]).
 pub(crate) fn load_snapshot(path: &Path) -> Result<(State, snapshot::SnapshotManifest)> {
     // One pass: decode while verifying; nothing decoded is used unless the whole body verified.
     let (manifest, mut body) = snapshot::open_verifying(path)?;
-    let decoded = snapshot_body::decode(&mut body);
+    let decoded = snapshot_body::decode(&mut body, manifest.points, manifest.body_bytes);
     body.finish()?;
+    let state = checked_state(path, &manifest, decoded)?;
+    Ok((state, manifest))
+}
+
+/// The state decoded from a verified body, after checking its counts against the manifest.
+fn checked_state(path: &Path, manifest: &snapshot::SnapshotManifest, decoded: Decoded) -> Result<State> {
     let (collections, counts) =
         decoded.map_err(|e| CoreError::SnapshotRejected { path: path.to_owned(), reason: e.to_string() })?;
     if counts.collections != manifest.collections || counts.points != manifest.points {
@@ -192,5 +205,166 @@ pub(crate) fn load_snapshot(path: &Path) -> Result<(State, snapshot::SnapshotMan
             ),
         });
     }
-    Ok((State::from_collections(collections), manifest))
+    Ok(State::from_collections(collections))
+}
+
+/// What decoding a snapshot body produces.
+type Decoded = Result<(Vec<Collection>, BodyCounts)>;
+
+/// Body chunks a [`SnapshotDecoder`] holds before [`SnapshotDecoder::push`] waits.
+pub(crate) const DECODE_AHEAD_CHUNKS: usize = 4;
+
+/// Decodes a snapshot body on its own thread from chunks handed to it as they are received (a
+/// full sync), so that decoding overlaps the transfer instead of following it.
+///
+/// Invariant: the decoded state leaves only through [`SnapshotDecoder::finish`], which the caller
+/// calls after the received body verified (every chunk's CRC and the digest of exactly the chunks
+/// pushed, in order: `SnapshotReceiver::finish`). Dropping it unfinished discards the work.
+#[derive(Debug)]
+pub(crate) struct SnapshotDecoder {
+    chunks: Option<SyncSender<Bytes>>,
+    thread: Option<std::thread::JoinHandle<Decoded>>,
+    manifest: snapshot::SnapshotManifest,
+}
+
+impl SnapshotDecoder {
+    /// Starts the decoding thread for the body `manifest` announces.
+    pub(crate) fn start(manifest: &snapshot::SnapshotManifest) -> Result<Self> {
+        let (tx, rx) = std::sync::mpsc::sync_channel(DECODE_AHEAD_CHUNKS);
+        let (points, body_bytes) = (manifest.points, manifest.body_bytes);
+        let thread = std::thread::Builder::new()
+            .name("snapshot-decode".into())
+            .spawn(move || {
+                let mut body = ChunkStream { chunks: rx, current: Bytes::new(), pos: 0 };
+                let decoded = snapshot_body::decode(&mut body, points, body_bytes);
+                // A decoder that stopped early keeps taking chunks, so the feeder never waits on it.
+                while body.chunks.recv().is_ok() {}
+                decoded
+            })
+            .map_err(|e| CoreError::Unavailable { reason: format!("cannot start the snapshot decoder: {e}") })?;
+        Ok(Self { chunks: Some(tx), thread: Some(thread), manifest: manifest.clone() })
+    }
+
+    /// Hands the next body chunk to the decoder; waits while [`DECODE_AHEAD_CHUNKS`] wait.
+    pub(crate) fn push(&self, chunk: Bytes) {
+        if let Some(chunks) = &self.chunks {
+            // Fails only if the thread is gone (it panicked): `finish` reports it.
+            let _ = chunks.send(chunk);
+        }
+    }
+
+    /// Ends the body and returns the decoded state of the snapshot file `staged`. Call only after
+    /// the body verified (see the type's invariant).
+    pub(crate) fn finish(mut self, staged: &Path) -> Result<(State, snapshot::SnapshotManifest)> {
+        drop(self.chunks.take());
+        let decoded = match self.thread.take().map(std::thread::JoinHandle::join) {
+            Some(Ok(decoded)) => decoded,
+            _ => {
+                return Err(CoreError::SnapshotRejected {
+                    path: staged.to_owned(),
+                    reason: "the snapshot decoder stopped unexpectedly".into(),
+                });
+            }
+        };
+        let state = checked_state(staged, &self.manifest, decoded)?;
+        Ok((state, self.manifest))
+    }
+}
+
+/// The body as a reader over the chunks pushed to a [`SnapshotDecoder`]; ends when the sender is
+/// dropped.
+struct ChunkStream {
+    chunks: Receiver<Bytes>,
+    current: Bytes,
+    pos: usize,
+}
+
+impl Read for ChunkStream {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.pos == self.current.len() {
+            match self.chunks.recv() {
+                Ok(next) => (self.current, self.pos) = (next, 0),
+                Err(_) => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.current.len() - self.pos);
+        buf[..n].copy_from_slice(&self.current[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use vectorizer_sdk_types as wire;
+
+    use super::*;
+    use crate::engine::{Engine, EngineConfig};
+    use crate::storage::snapshot::SnapshotChunk;
+
+    /// A snapshot of a collection with points, a payload and a deletion.
+    fn snapshot_file(dir: &Path) -> std::path::PathBuf {
+        let mut config = EngineConfig::new(dir);
+        config.index_threads = 1;
+        let engine = Engine::open(config).expect("open");
+        let create =
+            wire::CreateCollectionRequest { name: "c".into(), dimension: 4, metric: wire::Metric::Cosine, hnsw: None };
+        engine.create_collection(&create).expect("create");
+        for i in 0..50 {
+            let payload = serde_json::json!({ "i": i }).as_object().cloned();
+            let point = wire::PointInput { id: format!("p{i}"), vector: vec![i as f32, 1.0, 0.5, 2.0], payload };
+            engine.upsert("c", wire::UpsertRequest { vectors: vec![point] }).expect("upsert");
+        }
+        engine.delete_points("c", &wire::DeletePointsRequest { ids: vec!["p3".into()] }).expect("delete");
+        let summary = engine.snapshot_now().expect("snapshot");
+        engine.shutdown().expect("shutdown");
+        snapshot_dir(dir).join(snapshot::snapshot_file_name(summary.offset))
+    }
+
+    fn encoded(state: &State) -> Vec<u8> {
+        let mut out = Vec::new();
+        snapshot_body::encode(state, &mut out).expect("encode");
+        out
+    }
+
+    #[test]
+    fn a_decoder_fed_the_chunks_yields_the_state_a_load_yields() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = snapshot_file(dir.path());
+        let (loaded, manifest) = load_snapshot(&path).expect("load");
+        let decoder = SnapshotDecoder::start(&manifest).expect("decoder");
+        let (_, chunks) = snapshot::open_chunks(&path).expect("chunks");
+        for chunk in chunks {
+            decoder.push(chunk.expect("chunk").data);
+        }
+        let (decoded, decoded_manifest) = decoder.finish(&path).expect("decoded");
+        assert_eq!(decoded_manifest, manifest);
+        assert!(encoded(&decoded) == encoded(&loaded), "the same state");
+    }
+
+    #[test]
+    fn a_body_that_does_not_decode_is_rejected_at_finish_and_never_blocks_the_feeder() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = snapshot_file(dir.path());
+        let manifest = snapshot::read_manifest(&path).expect("manifest");
+        let decoder = SnapshotDecoder::start(&manifest).expect("decoder");
+        // Garbage: the decoder fails on the first bytes, then keeps taking chunks.
+        for _ in 0..(DECODE_AHEAD_CHUNKS * 3) {
+            decoder.push(Bytes::from(vec![0xAB; 1024]));
+        }
+        let err = decoder.finish(&path).expect_err("garbage");
+        assert!(matches!(err, CoreError::SnapshotRejected { path: ref p, .. } if *p == path), "{err}");
+
+        // A body cut short fails too (a count or a length runs past its end).
+        let decoder = SnapshotDecoder::start(&manifest).expect("decoder");
+        let (_, mut chunks) = snapshot::open_chunks(&path).expect("chunks");
+        let SnapshotChunk { data, .. } = chunks.next().expect("one chunk").expect("chunk");
+        decoder.push(data.slice(..data.len() / 2));
+        assert!(matches!(decoder.finish(&path), Err(CoreError::SnapshotRejected { .. })));
+
+        // Dropping an unfinished decoder ends its thread (the test would hang otherwise).
+        let decoder = SnapshotDecoder::start(&manifest).expect("decoder");
+        decoder.push(Bytes::from_static(b"\x01\x00"));
+        drop(decoder);
+    }
 }

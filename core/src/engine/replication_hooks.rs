@@ -142,6 +142,34 @@ impl Engine {
         let started = std::time::Instant::now();
         let _one_snapshot_at_a_time = self.snapshot_lock.lock();
         let (state, manifest) = recovery::load_snapshot(staged)?;
+        self.install_state(staged, state, manifest, started)
+    }
+
+    /// A decoder for the body of the snapshot `manifest` announces, fed chunk by chunk while the
+    /// body is received (see [`recovery::SnapshotDecoder`]).
+    pub(crate) fn snapshot_decoder(&self, manifest: &SnapshotManifest) -> Result<recovery::SnapshotDecoder> {
+        recovery::SnapshotDecoder::start(manifest)
+    }
+
+    /// Like [`Engine::install_snapshot`], with the state `decoder` decoded while the body of
+    /// `staged` was received and verified (`SnapshotReceiver::finish` succeeded on exactly the
+    /// chunks the decoder was fed), instead of reading the file again.
+    pub(crate) fn install_decoded(&self, staged: &Path, decoder: recovery::SnapshotDecoder) -> Result<SnapshotSummary> {
+        let started = std::time::Instant::now();
+        let _one_snapshot_at_a_time = self.snapshot_lock.lock();
+        let (state, manifest) = decoder.finish(staged)?;
+        self.install_state(staged, state, manifest, started)
+    }
+
+    /// The part of an installation after the state is decoded: marker, file, swap, log restart.
+    /// The caller holds the snapshot lock.
+    fn install_state(
+        &self,
+        staged: &Path,
+        state: super::state::State,
+        manifest: SnapshotManifest,
+        started: std::time::Instant,
+    ) -> Result<SnapshotSummary> {
         let mut gate = self.gate.lock();
         if gate.closed {
             return Err(CoreError::Unavailable { reason: "the node is shutting down".into() });

@@ -78,8 +78,14 @@ pub(crate) fn encode(state: &State, out: &mut Vec<u8>) -> Result<BodyCounts> {
     Ok(counts)
 }
 
-/// Rebuilds the collections from a verified snapshot body.
-pub(crate) fn decode(r: &mut dyn Read) -> Result<(Vec<Collection>, BodyCounts)> {
+/// Smallest encoding of a live point: flag, id length, payload flag.
+const MIN_POINT_BYTES: u64 = 6;
+
+/// Rebuilds the collections from a verified snapshot body of `body_bytes` bytes. `points_hint`
+/// (the manifest's count) only sizes the point tables up front, capped at what `body_bytes` can
+/// hold; every count is still checked against what the body actually holds.
+pub(crate) fn decode(r: &mut dyn Read, points_hint: u64, body_bytes: u64) -> Result<(Vec<Collection>, BodyCounts)> {
+    let points_hint = points_hint.min(body_bytes / MIN_POINT_BYTES);
     let version = read_u32(r)?;
     if version != BODY_VERSION {
         return Err(CoreError::decode(format!(
@@ -102,25 +108,29 @@ pub(crate) fn decode(r: &mut dyn Read) -> Result<(Vec<Collection>, BodyCounts)> 
         };
         let slot_count = read_u64(r)?;
         let mut table = PointTable::default();
+        // Bounded by the hint, itself bounded by the body's size; a smaller count reserves less.
+        let expected = usize::try_from(slot_count.min(points_hint.saturating_sub(counts.points))).unwrap_or(0);
+        table.by_id.reserve(expected);
+        table.slots.reserve(expected);
+        let mut buf = Vec::new();
         for slot in 0..slot_count {
             let live = read_u8(r)?;
             let meta = match live {
                 0 => None,
                 1 => {
-                    let id = read_string(r, MAX_ID_BYTES)?;
+                    let id = read_str(r, MAX_ID_BYTES, &mut buf)?;
                     let payload = match read_u8(r)? {
                         0 => None,
-                        1 => Some(read_string(r, usize::MAX)?),
+                        1 => Some(read_str(r, usize::MAX, &mut buf)?),
                         b => return Err(CoreError::decode(format!("invalid payload flag {b}"))),
                     };
                     let slot =
                         u32::try_from(slot).map_err(|_| CoreError::decode(format!("slot {slot} exceeds u32")))?;
-                    let id: Box<str> = id.into_boxed_str();
                     if table.by_id.insert(id.clone(), slot).is_some() {
                         return Err(CoreError::decode(format!("point id '{id}' appears twice")));
                     }
                     counts.points += 1;
-                    Some(SlotMeta { id, payload: payload.map(String::into_boxed_str) })
+                    Some(SlotMeta { id, payload })
                 }
                 b => return Err(CoreError::decode(format!("invalid slot flag {b}"))),
             };
@@ -190,10 +200,24 @@ fn read_vec(r: &mut dyn Read, len: usize) -> Result<Vec<u8>> {
     Ok(out)
 }
 
-fn read_string(r: &mut dyn Read, max: usize) -> Result<String> {
+/// Strings up to this long are read through the caller's reusable buffer; longer ones grow as
+/// their bytes arrive ([`read_vec`]).
+const SMALL_STRING: usize = 64 << 10;
+
+/// Reads a `u32 len | bytes` string of at most `max` bytes.
+fn read_str(r: &mut dyn Read, max: usize, buf: &mut Vec<u8>) -> Result<Box<str>> {
     let len = read_u32(r)? as usize;
     if len > max {
         return Err(CoreError::decode(format!("string of {len} bytes exceeds {max}")));
     }
-    String::from_utf8(read_vec(r, len)?).map_err(|e| CoreError::decode(format!("invalid UTF-8: {e}")))
+    let invalid = |e: std::str::Utf8Error| CoreError::decode(format!("invalid UTF-8: {e}"));
+    if len <= SMALL_STRING {
+        buf.resize(len, 0);
+        read_exact(r, buf)?;
+        return std::str::from_utf8(buf).map(Box::from).map_err(invalid);
+    }
+    let bytes = read_vec(r, len)?;
+    std::str::from_utf8(&bytes).map_err(invalid)?;
+    // The bytes were just checked to be UTF-8.
+    String::from_utf8(bytes).map(String::into_boxed_str).map_err(|e| invalid(e.utf8_error()))
 }

@@ -250,8 +250,9 @@ impl VectorIndex {
                 linked.len()
             )));
         }
-        let graph = r.bytes(graph_len as usize, "graph")?;
-        let mut lists = parse_graph(&graph, &linked, n, index.links.cap(1), index.links.cap(0))?;
+        let graph_bytes = r.bytes(graph_len as usize, "graph")?;
+        let mut graph = parse_graph(&graph_bytes, &linked, n, index.links.cap(1), index.links.cap(0))?;
+        drop(graph_bytes);
 
         let mut stored_crc = [0u8; 4];
         read_exact(r.inner, &mut stored_crc, "checksum")?;
@@ -263,22 +264,18 @@ impl VectorIndex {
         // were written as unlinked).
         const UNLINKED: u8 = u8::MAX;
         let mut levels = vec![UNLINKED; n as usize];
-        for (&slot, layers) in linked.iter().zip(&lists) {
-            levels[slot as usize] = (layers.len() - 1) as u8;
+        for (i, &slot) in linked.iter().enumerate() {
+            levels[slot as usize] = graph.level(i) as u8;
         }
-        for layers in &mut lists {
-            for (layer, list) in layers.iter_mut().enumerate() {
-                list.retain(|&id| levels[id as usize] != UNLINKED && levels[id as usize] as usize >= layer);
-            }
-        }
+        graph.retain_links(|layer, id| levels[id as usize] != UNLINKED && levels[id as usize] as usize >= layer);
 
         let mut entry: Option<(Entry, bool)> = None;
         let mut linked_live = 0u32;
         let removed = states.iter().filter(|&&s| s & REMOVED != 0).count() as u32;
-        for (&slot, layers) in linked.iter().zip(lists) {
+        for (i, &slot) in linked.iter().enumerate() {
             let live = states[slot as usize] & REMOVED == 0;
             linked_live += u32::from(live);
-            let level = layers.len() - 1;
+            let level = graph.level(i);
             let better = entry.is_none_or(|(e, e_live)| (level, live) > (e.level, e_live));
             if better {
                 entry = Some((Entry { slot, level }, live));
@@ -287,8 +284,12 @@ impl VectorIndex {
                 return Err(corrupt(format!("slot {slot} appears twice in the graph")));
             }
             index.links.prepare(slot, level);
-            for (layer, ids) in layers.into_iter().enumerate() {
-                index.links.update(slot, layer, |list| *list = ids);
+            for layer in 0..=level {
+                let ids = graph.list(i, layer);
+                index.links.update(slot, layer, |list| {
+                    list.clear();
+                    list.extend_from_slice(ids);
+                });
             }
         }
         for (slot, &state) in (0..n).zip(&states) {
@@ -305,16 +306,71 @@ impl VectorIndex {
     }
 }
 
-/// Parses the graph section: one entry per slot of `linked`, each a list of layers of ids.
-fn parse_graph(graph: &[u8], linked: &[u32], n: u32, m: usize, m0: usize) -> Result<Vec<Vec<Vec<u32>>>> {
+/// The parsed graph section, flat: every id in one array, so a load of n nodes makes a handful of
+/// allocations instead of one per node and layer.
+struct Graph {
+    /// Every list's ids, list after list.
+    ids: Vec<u32>,
+    /// Per list (node after node, layer 0 first): its start in `ids`; `starts[l + 1]` ends list l.
+    starts: Vec<u32>,
+    /// Per node (in `linked` order): the index of its layer-0 list in `starts`; one extra entry
+    /// ends the last node.
+    first_list: Vec<u32>,
+}
+
+impl Graph {
+    /// Level of node `i` (its number of lists minus one; every node has at least one list).
+    fn level(&self, i: usize) -> usize {
+        (self.first_list[i + 1] - self.first_list[i]) as usize - 1
+    }
+
+    /// Ids of node `i` on `layer` (`layer <= level(i)`).
+    fn list(&self, i: usize, layer: usize) -> &[u32] {
+        let l = self.first_list[i] as usize + layer;
+        &self.ids[self.starts[l] as usize..self.starts[l + 1] as usize]
+    }
+
+    /// Keeps the ids for which `keep(layer, id)` holds, in order, compacting `ids` in place.
+    fn retain_links(&mut self, keep: impl Fn(usize, u32) -> bool) {
+        let mut write = 0usize;
+        for node in 0..self.first_list.len() - 1 {
+            let (first, end) = (self.first_list[node] as usize, self.first_list[node + 1] as usize);
+            for l in first..end {
+                let (start, stop) = (self.starts[l] as usize, self.starts[l + 1] as usize);
+                self.starts[l] = write as u32;
+                for read in start..stop {
+                    let id = self.ids[read];
+                    if keep(l - first, id) {
+                        self.ids[write] = id;
+                        write += 1;
+                    }
+                }
+            }
+        }
+        if let Some(last) = self.starts.last_mut() {
+            *last = write as u32;
+        }
+        self.ids.truncate(write);
+    }
+}
+
+/// Parses the graph section: one node per slot of `linked`, each with its layers' lists of ids.
+/// Every allocation is bounded by the section's length (an id costs 4 bytes, a list 2, a node 1).
+fn parse_graph(graph: &[u8], linked: &[u32], n: u32, m: usize, m0: usize) -> Result<Graph> {
+    if u32::try_from(graph.len()).is_err() {
+        // Positions in the flat arrays are u32.
+        return Err(corrupt(format!("graph section of {} bytes exceeds 4 GiB", graph.len())));
+    }
     let mut cur = Cursor { bytes: graph, pos: 0 };
-    let mut nodes = Vec::with_capacity(linked.len());
+    let mut ids = Vec::with_capacity(graph.len() / 4);
+    let mut starts = Vec::with_capacity(linked.len() + 1);
+    let mut first_list = Vec::with_capacity(linked.len() + 1);
     for &slot in linked {
         let level = cur.take(1)?[0] as usize;
         if level > MAX_LEVEL {
             return Err(corrupt(format!("slot {slot} has level {level} (max {MAX_LEVEL})")));
         }
-        let mut layers = Vec::with_capacity(level + 1);
+        first_list.push(starts.len() as u32);
         for layer in 0..=level {
             let count_bytes = cur.take(2)?;
             let count = u16::from_le_bytes([count_bytes[0], count_bytes[1]]) as usize;
@@ -322,20 +378,20 @@ fn parse_graph(graph: &[u8], linked: &[u32], n: u32, m: usize, m0: usize) -> Res
             if count > cap {
                 return Err(corrupt(format!("slot {slot} has {count} links on layer {layer} (max {cap})")));
             }
-            let mut list = Vec::with_capacity(count);
+            starts.push(ids.len() as u32);
             for b in cur.take(count * 4)?.chunks_exact(4) {
                 let id = u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
                 if id >= n || id == slot {
                     return Err(corrupt(format!("slot {slot} links to invalid slot {id}")));
                 }
-                list.push(id);
+                ids.push(id);
             }
-            layers.push(list);
         }
-        nodes.push(layers);
     }
+    first_list.push(starts.len() as u32);
+    starts.push(ids.len() as u32);
     if cur.pos != graph.len() {
         return Err(corrupt("graph section has trailing bytes"));
     }
-    Ok(nodes)
+    Ok(Graph { ids, starts, first_list })
 }

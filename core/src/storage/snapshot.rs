@@ -169,7 +169,7 @@ impl SnapshotWriter {
         if self.chunk.is_empty() {
             return Ok(());
         }
-        let result = self.tmp.write_frame(&self.chunk);
+        let result = self.tmp.write_frame(&self.chunk, crc32c::crc32c(&self.chunk));
         if result.is_err() {
             self.broken = true;
         }
@@ -229,44 +229,121 @@ pub fn open_verified(path: &Path) -> Result<(SnapshotManifest, Box<dyn Read + Se
     let chunks = cursor.next_index;
     check_body(path, &manifest, chunks, body_bytes, &hasher.finalize().to_hex())?;
     cursor.rewind();
-    Ok((manifest, Box::new(BodyReader { cursor, current: Bytes::new(), hashed: None })))
+    Ok((manifest, Box::new(BodyReader { cursor, current: Bytes::new(), pos: 0 })))
 }
 
 /// Opens a finished snapshot for ONE verifying pass (loading at start-up and installing a full
 /// sync read tens of megabytes; verifying first and decoding after would read them twice). The
-/// header, trailer and manifest are checked now and each chunk's CRC as the body is read; the
-/// chunk count, body size and digest are checked by [`VerifyingBody::finish`], which the caller
-/// must call, and which must succeed, before it uses anything decoded from the body.
+/// header, trailer and manifest are checked now; a verifying thread then reads the body ahead of
+/// the caller, checking each chunk's CRC and hashing it, so verification and decoding run in
+/// parallel (at most [`VERIFY_AHEAD_CHUNKS`] chunks wait between them). The chunk count, body size
+/// and digest are checked by [`VerifyingBody::finish`], which the caller must call, and which must
+/// succeed, before it uses anything decoded from the body. A chunk that fails its CRC ends the
+/// body early (the reader sees its end) and fails `finish` with its position.
 pub fn open_verifying(path: &Path) -> Result<(SnapshotManifest, VerifyingBody)> {
     let (manifest, cursor) = open_checked_frame(path)?;
-    let body = BodyReader { cursor, current: Bytes::new(), hashed: Some((blake3::Hasher::new(), 0)) };
-    Ok((manifest.clone(), VerifyingBody { body, manifest }))
+    let (tx, chunks) = std::sync::mpsc::sync_channel(VERIFY_AHEAD_CHUNKS);
+    let (recycle, spare) = std::sync::mpsc::channel();
+    let verifier = std::thread::Builder::new()
+        .name("snapshot-verify".into())
+        .spawn(move || verify_chunks(cursor, &tx, &spare))
+        .map_err(io_err(path))?;
+    let body = VerifyingBody {
+        chunks,
+        recycle,
+        current: Vec::new(),
+        pos: 0,
+        verifier: Some(verifier),
+        path: path.to_path_buf(),
+        manifest: manifest.clone(),
+    };
+    Ok((manifest, body))
 }
 
-/// The body of a snapshot read once, hashed as it is read (see [`open_verifying`]).
+/// Chunks the verifying thread of [`open_verifying`] reads ahead of the decoder.
+pub const VERIFY_AHEAD_CHUNKS: usize = 2;
+
+/// What the verifying thread read: chunk count, body bytes, blake3 of the body.
+type BodyTally = (u64, u64, blake3::Hash);
+
+/// The verifying thread: reads each chunk (into a recycled buffer when one is free), checks its
+/// CRC, hashes it and hands it on. Stops early, without error, when the reader is gone.
+fn verify_chunks(
+    mut cursor: ChunkCursor,
+    tx: &std::sync::mpsc::SyncSender<Vec<u8>>,
+    spare: &std::sync::mpsc::Receiver<Vec<u8>>,
+) -> Result<BodyTally> {
+    let mut hasher = blake3::Hasher::new();
+    let mut bytes = 0u64;
+    loop {
+        let mut buf = spare.try_recv().unwrap_or_default();
+        if cursor.read_chunk_into(&mut buf)?.is_none() {
+            return Ok((cursor.next_index, bytes, hasher.finalize()));
+        }
+        hasher.update(&buf);
+        bytes += buf.len() as u64;
+        if tx.send(buf).is_err() {
+            return Ok((cursor.next_index, bytes, hasher.finalize()));
+        }
+    }
+}
+
+/// The body of a snapshot read once, verified by a thread as it is read (see [`open_verifying`]).
 #[derive(Debug)]
 pub struct VerifyingBody {
-    body: BodyReader,
+    chunks: std::sync::mpsc::Receiver<Vec<u8>>,
+    /// Buffers handed back to the verifying thread for reuse.
+    recycle: std::sync::mpsc::Sender<Vec<u8>>,
+    current: Vec<u8>,
+    pos: usize,
+    verifier: Option<std::thread::JoinHandle<Result<BodyTally>>>,
+    path: PathBuf,
     manifest: SnapshotManifest,
 }
 
 impl VerifyingBody {
-    /// Reads (and hashes) whatever the decoder left, then checks the chunk count, the body size
-    /// and the digest against the manifest. A chunk that failed its CRC during decoding fails here
-    /// again, with its position.
+    /// Lets the verifying thread read (and hash) whatever the decoder left, then checks the chunk
+    /// count, the body size and the digest against the manifest. A chunk that failed its CRC
+    /// fails here, with its position.
     pub fn finish(mut self) -> Result<()> {
-        while self.body.next_chunk()?.is_some() {}
-        let (body_bytes, digest) = match self.body.hashed.take() {
-            Some((hasher, bytes)) => (bytes, hasher.finalize().to_hex()),
-            None => (0, blake3::Hasher::new().finalize().to_hex()),
+        while let Ok(buf) = self.chunks.recv() {
+            // Reuse is best effort: the thread may already have finished.
+            let _ = self.recycle.send(buf);
+        }
+        let joined = match self.verifier.take() {
+            Some(handle) => handle.join(),
+            None => return Err(self.reject("the body was already verified".into())),
         };
-        check_body(&self.body.cursor.path, &self.manifest, self.body.cursor.next_index, body_bytes, &digest)
+        let (chunks, body_bytes, digest) = match joined {
+            Ok(result) => result?,
+            Err(_) => return Err(self.reject("the verifying thread panicked".into())),
+        };
+        check_body(&self.path, &self.manifest, chunks, body_bytes, &digest.to_hex())
+    }
+
+    fn reject(&self, reason: String) -> CoreError {
+        CoreError::SnapshotRejected { path: self.path.clone(), reason }
     }
 }
 
 impl Read for VerifyingBody {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.body.read(buf)
+        while self.pos == self.current.len() {
+            match self.chunks.recv() {
+                Ok(next) => {
+                    let used = std::mem::replace(&mut self.current, next);
+                    self.pos = 0;
+                    // Reuse is best effort: the thread may already have finished.
+                    let _ = self.recycle.send(used);
+                }
+                // The verifying thread finished (or failed: `finish` reports why).
+                Err(_) => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.current.len() - self.pos);
+        buf[..n].copy_from_slice(&self.current[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
     }
 }
 
@@ -314,40 +391,27 @@ impl Iterator for SnapshotChunks {
     }
 }
 
-/// Reads the body of a snapshot chunk by chunk, checking each CRC (and hashing it in a single
-/// verifying pass).
+/// Reads the body of a snapshot chunk by chunk, checking each CRC.
 #[derive(Debug)]
 struct BodyReader {
     cursor: ChunkCursor,
     current: Bytes,
-    /// Single verifying pass: the hash and the byte count of every chunk read so far.
-    hashed: Option<(blake3::Hasher, u64)>,
-}
-
-impl BodyReader {
-    /// The next chunk's bytes (CRC checked, hashed when hashing); `None` at the end.
-    fn next_chunk(&mut self) -> Result<Option<Bytes>> {
-        let Some(chunk) = self.cursor.next_chunk()? else { return Ok(None) };
-        if let Some((hasher, bytes)) = &mut self.hashed {
-            hasher.update(&chunk.data);
-            *bytes += chunk.data.len() as u64;
-        }
-        Ok(Some(chunk.data))
-    }
+    /// Bytes of `current` already read.
+    pos: usize,
 }
 
 impl Read for BodyReader {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        while self.current.is_empty() {
-            match self.next_chunk() {
-                Ok(Some(data)) => self.current = data,
+        while self.pos == self.current.len() {
+            match self.cursor.next_chunk() {
+                Ok(Some(chunk)) => (self.current, self.pos) = (chunk.data, 0),
                 Ok(None) => return Ok(0),
                 Err(e) => return Err(io::Error::new(io::ErrorKind::InvalidData, e)),
             }
         }
-        let n = buf.len().min(self.current.len());
-        buf[..n].copy_from_slice(&self.current[..n]);
-        self.current = self.current.slice(n..);
+        let n = buf.len().min(self.current.len() - self.pos);
+        buf[..n].copy_from_slice(&self.current[self.pos..self.pos + n]);
+        self.pos += n;
         Ok(n)
     }
 }
@@ -399,24 +463,34 @@ impl ChunkCursor {
 
     /// Reads the next chunk and checks its CRC; `None` at the end of the chunk area.
     fn next_chunk(&mut self) -> Result<Option<SnapshotChunk>> {
+        let index = self.next_index;
+        let mut data = Vec::new();
+        let Some(crc) = self.read_chunk_into(&mut data)? else {
+            return Ok(None);
+        };
+        Ok(Some(SnapshotChunk { index, crc32c: crc, data: Bytes::from(data) }))
+    }
+
+    /// Reads the next chunk into `data` (resized to the chunk's length) and checks its CRC;
+    /// returns the CRC, `None` at the end of the chunk area.
+    fn read_chunk_into(&mut self, data: &mut Vec<u8>) -> Result<Option<u32>> {
         let Some((len, crc)) = self.next_prefix()? else {
             return Ok(None);
         };
         let at = self.pos;
         // Bounded by MAX_CHUNK_BYTES and by the file size.
-        let mut data = vec![0u8; len as usize];
-        read_exact_at(&self.file, &self.path, &mut data, at + FRAME_PREFIX_BYTES)?;
-        let computed = crc32c::crc32c(&data);
+        data.resize(len as usize, 0);
+        read_exact_at(&self.file, &self.path, data, at + FRAME_PREFIX_BYTES)?;
+        let computed = crc32c::crc32c(data);
         if computed != crc {
             return Err(self.reject(format!(
                 "chunk {} at byte {at}: crc32c mismatch (stored {crc:#010x}, computed {computed:#010x})",
                 self.next_index
             )));
         }
-        let chunk = SnapshotChunk { index: self.next_index, crc32c: crc, data: Bytes::from(data) };
         self.pos = at + FRAME_PREFIX_BYTES + u64::from(len);
         self.next_index += 1;
-        Ok(Some(chunk))
+        Ok(Some(crc))
     }
 
     /// Steps over the next chunk without reading its bytes; `false` at the end.
@@ -517,13 +591,92 @@ fn check_body(path: &Path, manifest: &SnapshotManifest, chunks: u64, body_bytes:
 /// `CoreError::SnapshotChunkRejected` without being written, so the sender can resend it.
 /// `finish` checks the digest and the manifest, verifies the file on disk and publishes it in the
 /// snapshots directory. Dropping it unfinished removes the temporary file.
+///
+/// The check and the write can run on different threads (a network task checks, a blocking
+/// thread writes): [`SnapshotReceiver::checker`] hands out a [`ChunkChecker`] whose
+/// [`CheckedChunk`]s are the only input [`SnapshotReceiver::write_checked`] accepts, so nothing
+/// unchecked is ever written. [`SnapshotReceiver::accept_chunk`] does both in one call.
 pub struct SnapshotReceiver {
     tmp: TempFile,
     final_path: PathBuf,
     manifest: SnapshotManifest,
+    /// Chunks written so far (and the index the next written chunk must have).
     next_index: u64,
     body_bytes: u64,
     hasher: blake3::Hasher,
+}
+
+/// Checks received chunks in order against a manifest (index, length, CRC32C, total size); see
+/// [`SnapshotReceiver`]. A rejected chunk leaves the checker unchanged.
+#[derive(Debug, Clone)]
+pub struct ChunkChecker {
+    chunks: u64,
+    body_bytes_max: u64,
+    next_index: u64,
+    body_bytes: u64,
+}
+
+/// A chunk that passed [`ChunkChecker::check`], ready to be written.
+#[derive(Debug)]
+pub struct CheckedChunk {
+    index: u64,
+    /// CRC32C of `data`, checked.
+    crc32c: u32,
+    data: Bytes,
+}
+
+impl CheckedChunk {
+    /// Position of the chunk in the body.
+    pub fn index(&self) -> u64 {
+        self.index
+    }
+
+    /// The chunk's bytes.
+    pub fn data(&self) -> &Bytes {
+        &self.data
+    }
+
+    /// Body bytes in the chunk.
+    pub fn len(&self) -> usize {
+        self.data.len()
+    }
+
+    /// Never true: a checked chunk holds at least one byte.
+    pub fn is_empty(&self) -> bool {
+        self.data.is_empty()
+    }
+}
+
+impl ChunkChecker {
+    /// Index of the chunk expected next.
+    pub fn next_index(&self) -> u64 {
+        self.next_index
+    }
+
+    /// Checks `chunk` as the next one; on success the checker moves past it.
+    pub fn check(&mut self, chunk: SnapshotChunk) -> Result<CheckedChunk> {
+        let reject = |reason: String| CoreError::SnapshotChunkRejected { index: chunk.index, reason };
+        if chunk.index != self.next_index {
+            return Err(reject(format!("expected chunk {}", self.next_index)));
+        }
+        if chunk.index >= self.chunks {
+            return Err(reject(format!("the snapshot has only {} chunks", self.chunks)));
+        }
+        let len = chunk.data.len();
+        if len == 0 || len > MAX_CHUNK_BYTES {
+            return Err(reject(format!("length {len} outside [1, {MAX_CHUNK_BYTES}]")));
+        }
+        if self.body_bytes + len as u64 > self.body_bytes_max {
+            return Err(reject(format!("body would exceed the manifest's {} bytes", self.body_bytes_max)));
+        }
+        let computed = crc32c::crc32c(&chunk.data);
+        if computed != chunk.crc32c {
+            return Err(reject(format!("crc32c mismatch (sent {:#010x}, computed {computed:#010x})", chunk.crc32c)));
+        }
+        self.next_index += 1;
+        self.body_bytes += len as u64;
+        Ok(CheckedChunk { index: chunk.index, crc32c: computed, data: chunk.data })
+    }
 }
 
 impl SnapshotReceiver {
@@ -563,29 +716,37 @@ impl SnapshotReceiver {
         &self.manifest
     }
 
+    /// A checker positioned at the next chunk to write, for checking on another thread.
+    pub fn checker(&self) -> ChunkChecker {
+        ChunkChecker {
+            chunks: self.manifest.chunks,
+            body_bytes_max: self.manifest.body_bytes,
+            next_index: self.next_index,
+            body_bytes: self.body_bytes,
+        }
+    }
+
     /// Checks and writes one chunk. A rejected chunk leaves the receiver unchanged.
     pub fn accept_chunk(&mut self, chunk: &SnapshotChunk) -> Result<()> {
-        let reject = |reason: String| CoreError::SnapshotChunkRejected { index: chunk.index, reason };
+        let checked = self.checker().check(chunk.clone())?;
+        self.write_checked(checked)
+    }
+
+    /// Writes a checked chunk, which must be the next one (chunks checked by two checkers, or
+    /// written out of order, are refused with `CoreError::SnapshotChunkRejected`). Starts the
+    /// chunk's writeback to disk at once, so the fsync in `finish` has little left to wait for.
+    pub fn write_checked(&mut self, chunk: CheckedChunk) -> Result<()> {
         if chunk.index != self.next_index {
-            return Err(reject(format!("expected chunk {}", self.next_index)));
+            return Err(CoreError::SnapshotChunkRejected {
+                index: chunk.index,
+                reason: format!("written out of order: chunk {} is next", self.next_index),
+            });
         }
-        if chunk.index >= self.manifest.chunks {
-            return Err(reject(format!("the snapshot has only {} chunks", self.manifest.chunks)));
-        }
-        let len = chunk.data.len();
-        if len == 0 || len > MAX_CHUNK_BYTES {
-            return Err(reject(format!("length {len} outside [1, {MAX_CHUNK_BYTES}]")));
-        }
-        if self.body_bytes + len as u64 > self.manifest.body_bytes {
-            return Err(reject(format!("body would exceed the manifest's {} bytes", self.manifest.body_bytes)));
-        }
-        let computed = crc32c::crc32c(&chunk.data);
-        if computed != chunk.crc32c {
-            return Err(reject(format!("crc32c mismatch (sent {:#010x}, computed {computed:#010x})", chunk.crc32c)));
-        }
-        self.tmp.write_frame(&chunk.data)?;
+        let at = self.tmp.written;
+        self.tmp.write_frame(&chunk.data, chunk.crc32c)?;
+        self.tmp.start_writeback(at, self.tmp.written - at);
         self.hasher.update(&chunk.data);
-        self.body_bytes += len as u64;
+        self.body_bytes += chunk.data.len() as u64;
         self.next_index += 1;
         Ok(())
     }
@@ -782,16 +943,29 @@ impl TempFile {
         Ok(())
     }
 
-    fn write_frame(&mut self, data: &[u8]) -> Result<()> {
+    /// Writes one chunk frame; `crc` is the CRC32C of `data` (computed, or checked, by the caller).
+    fn write_frame(&mut self, data: &[u8], crc: u32) -> Result<()> {
         // `data.len() <= MAX_CHUNK_BYTES`, checked by every caller.
         let mut prefix = [0u8; FRAME_PREFIX_BYTES as usize];
         prefix[..4].copy_from_slice(&(data.len() as u32).to_le_bytes());
-        prefix[4..].copy_from_slice(&crc32c::crc32c(data).to_le_bytes());
+        prefix[4..].copy_from_slice(&crc.to_le_bytes());
         let at = self.written;
         self.file.write_all_at(&prefix, at).map_err(io_err(&self.path))?;
         self.file.write_all_at(data, at + FRAME_PREFIX_BYTES).map_err(io_err(&self.path))?;
         self.written = at + FRAME_PREFIX_BYTES + data.len() as u64;
         Ok(())
+    }
+
+    /// Asks the kernel to start writing `len` bytes at `at` to disk now (`sync_file_range` with
+    /// `SYNC_FILE_RANGE_WRITE`: it does not wait for the writes and guarantees nothing). Advisory:
+    /// the fsync in `sync` still makes the file durable and reports any write error, so a failure
+    /// here is ignored.
+    fn start_writeback(&self, at: u64, len: u64) {
+        use std::os::fd::AsRawFd;
+        let (Ok(at), Ok(len)) = (libc::off64_t::try_from(at), libc::off64_t::try_from(len)) else { return };
+        // SAFETY: sync_file_range only reads its integer arguments; the descriptor is owned by
+        // `self.file`, which outlives the call.
+        let _advisory = unsafe { libc::sync_file_range(self.file.as_raw_fd(), at, len, libc::SYNC_FILE_RANGE_WRITE) };
     }
 
     fn sync(&self) -> Result<()> {

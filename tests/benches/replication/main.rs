@@ -19,7 +19,9 @@
 //!   it serves searches.
 //!
 //! One operation = one `PUT` of one 128-d vector. Default fsync (`always`) except the overhead part.
-//! Options: `n=` vectors for the new-replica part, `runs=`, `outage=SECS`, `rate=OPS` (default 1000).
+//! Options: `n=` vectors for the new-replica part, `runs=`, `outage=SECS`, `rate=OPS` (default 1000),
+//! `only=resync` (only the full resync after a compacted log: no overhead, visibility, catch-up or
+//! log-replay part; for A/B runs of the full sync).
 //! `--quick`: 10k vectors, short workloads, 1 round (smoke run). No pass/fail thresholds.
 //! Experiments: `BENCH_RENICE=-10` (root) runs the benchmark and its nodes at that nice value (an
 //! approximation of an idle machine on a shared one); `BENCH_PERF=<dir>` profiles each catch-up
@@ -70,14 +72,16 @@ struct Options {
     /// Offered write rate of the paced workloads (the scenario: 1000 ops/s).
     rate: f64,
     quick: bool,
+    /// `only=resync`: run only the full resync of a new replica after the log was compacted.
+    only_resync: bool,
 }
 
 fn options() -> Options {
     let args: Vec<String> = std::env::args().skip(1).collect();
     for a in &args {
-        let known = ["--quick", "--bench"].contains(&a.as_str())
+        let known = ["--quick", "--bench", "only=resync"].contains(&a.as_str())
             || ["n=", "runs=", "outage=", "rate="].iter().any(|k| a.starts_with(k));
-        assert!(known, "unknown argument {a:?}; expected --quick, n=N, runs=R, outage=SECS, rate=OPS");
+        assert!(known, "unknown argument {a:?}; expected --quick, n=N, runs=R, outage=SECS, rate=OPS, only=resync");
     }
     let quick = args.iter().any(|a| a == "--quick");
     let value = |key: &str| args.iter().find_map(|a| a.strip_prefix(key).and_then(|v| v.parse().ok()));
@@ -87,6 +91,7 @@ fn options() -> Options {
         rate: args.iter().find_map(|a| a.strip_prefix("rate=").and_then(|v| v.parse().ok())).unwrap_or(RATE),
         outage_secs: args.iter().find_map(|a| a.strip_prefix("outage=").and_then(|v| v.parse().ok())).unwrap_or(5.0),
         quick,
+        only_resync: args.iter().any(|a| a == "only=resync"),
     }
 }
 
@@ -111,6 +116,18 @@ fn main() {
     println!("- offered rate of paced writes: {} ops/s; replica outage: {} s", opts.rate, opts.outage_secs);
     println!("- load average at start: {load_start}");
     println!();
+    if opts.only_resync {
+        let resyncs = new_replicas(&opts, false);
+        let load_end = loadavg_text();
+        let resync_s = print_resync(&resyncs, opts.n);
+        println!("full resync (log compacted) until serving, median: {}", ms(resync_s * 1000.0));
+        println!();
+        println!(
+            "- load average at end: {load_end} (start: {load_start}); wall time {:.0} s",
+            began.elapsed().as_secs_f64()
+        );
+        return;
+    }
     let bodies = OpBodies::new(1000, 7);
     let secs = if opts.quick { 2.0 } else { 5.0 };
 
@@ -151,26 +168,7 @@ fn main() {
         }
     }
 
-    // New replicas of a master holding n vectors: first while the master's log still holds every
-    // write (the master chooses how to sync), then after a snapshot compacted the log (full sync).
-    eprintln!("new replicas: filling a master with {} vectors...", opts.n);
-    let setup = Setup { stats_enabled: true, fsync: "always", master_env: resync::COMPACTING_MASTER };
-    let master = setup.master();
-    resync::fill(&master, opts.n);
-    let query_vec = vectorizer_core::testdata::GaussianMixture::standard(cluster::DIM, 1).sample(1, 3);
-    let query = api::search_body(&query_vec[0], K, None);
-    let replica_setup = Setup { master_env: &[], ..setup };
-    let mut resyncs = Vec::new();
-    for (label, compacted) in [("log intact", false), ("log compacted", true)] {
-        if compacted {
-            resync::snapshot(&master);
-        }
-        for r in 0..opts.runs {
-            eprintln!("new replica, {label}, {}/{}...", r + 1, opts.runs);
-            resyncs.push((label, resync::one(replica_setup, &master, opts.n as u64, &query, K)));
-        }
-    }
-    drop(master);
+    let resyncs = new_replicas(&opts, true);
 
     let load_end = loadavg_text();
     let summary = print_overhead(&on, &off);
@@ -189,6 +187,32 @@ fn main() {
         "- load average at end: {load_end} (start: {load_start}); wall time {:.0} s",
         began.elapsed().as_secs_f64()
     );
+}
+
+/// New replicas of a master holding `opts.n` vectors: first (if `log_intact`) while the master's
+/// log still holds every write (the master chooses how to sync), then after a snapshot compacted
+/// the log (full sync).
+fn new_replicas(opts: &Options, log_intact: bool) -> Vec<(&'static str, resync::ResyncRun)> {
+    eprintln!("new replicas: filling a master with {} vectors...", opts.n);
+    let setup = Setup { stats_enabled: true, fsync: "always", master_env: resync::COMPACTING_MASTER };
+    let master = setup.master();
+    resync::fill(&master, opts.n);
+    let query_vec = vectorizer_core::testdata::GaussianMixture::standard(cluster::DIM, 1).sample(1, 3);
+    let query = api::search_body(&query_vec[0], K, None);
+    let replica_setup = Setup { master_env: &[], ..setup };
+    let mut resyncs = Vec::new();
+    let phases: &[(&'static str, bool)] =
+        if log_intact { &[("log intact", false), ("log compacted", true)] } else { &[("log compacted", true)] };
+    for &(label, compacted) in phases {
+        if compacted {
+            resync::snapshot(&master);
+        }
+        for r in 0..opts.runs {
+            eprintln!("new replica, {label}, {}/{}...", r + 1, opts.runs);
+            resyncs.push((label, resync::one(replica_setup, &master, opts.n as u64, &query, K)));
+        }
+    }
+    resyncs
 }
 
 /// Medians the target table needs from the overhead part.

@@ -8,8 +8,11 @@
 //! yet sent in the current pass is ignored (it is coming anyway); each chunk may be retried at
 //! most [`MAX_CHUNK_RETRIES`] times, after which the session closes with an error.
 //!
-//! Invariant: one chunk at a time is read from disk (in a blocking task), encoded and written;
-//! nothing is read ahead, so a full sync holds at most one chunk and its frame in memory.
+//! Invariant: one blocking thread per pass reads chunks ahead of the network writer
+//! ([`ReadAhead`]), at most [`READ_AHEAD_CHUNKS`] of them waiting, so reading and sending overlap
+//! and a full sync holds at most that many chunks, plus the one being read and the frame being
+//! sent, in memory. A read error ends the pass with that error; dropping the pass (a retry goes
+//! back, the session ends) stops the reader at its next chunk.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -22,10 +25,12 @@ use crate::replication::conn::FrameWriter;
 use crate::replication::frame::Frame;
 use crate::replication::node::Shared;
 use crate::replication::registry::ReplicaEntry;
-use crate::storage::snapshot::{self, SnapshotChunks, SnapshotManifest};
+use crate::storage::snapshot::{self, SnapshotChunk, SnapshotChunks, SnapshotManifest};
 
 /// Times one chunk may be sent again at the replica's request.
 pub(super) const MAX_CHUNK_RETRIES: u32 = 3;
+/// Chunks read ahead of the network writer (1 MiB each as the snapshot writer cuts them).
+pub(super) const READ_AHEAD_CHUNKS: usize = 4;
 
 /// Picks the snapshot to send (taking one if needed) and opens it for streaming. The file stays
 /// open, so pruning it meanwhile does not disturb the first pass.
@@ -86,10 +91,11 @@ impl Transfer {
         entry: &ReplicaEntry,
         from: u64,
     ) -> Result<Option<u64>> {
-        let mut chunks = match self.chunks.take() {
+        let chunks = match self.chunks.take() {
             Some(chunks) if chunks.next_index() == from => chunks,
             _ => self.reopen(from).await?,
         };
+        let mut ahead = ReadAhead::start(chunks);
         let mut next = from;
         loop {
             while let Ok(index) = self.retries.try_recv() {
@@ -97,13 +103,7 @@ impl Transfer {
                     return Ok(Some(index));
                 }
             }
-            let (back, item) = blocking(move || {
-                let item = chunks.next().transpose();
-                Ok((chunks, item))
-            })
-            .await?;
-            chunks = back;
-            let Some(chunk) = item? else {
+            let Some(chunk) = ahead.next().await? else {
                 break;
             };
             if chunk.index != next {
@@ -186,6 +186,34 @@ impl Transfer {
     }
 }
 
+/// Reads the chunks of one pass on a blocking thread, ahead of the network writer (see the
+/// module invariant). Dropping it stops the thread at its next chunk.
+#[derive(Debug)]
+struct ReadAhead {
+    chunks: mpsc::Receiver<Result<SnapshotChunk>>,
+}
+
+impl ReadAhead {
+    fn start(mut file: SnapshotChunks) -> Self {
+        let (tx, chunks) = mpsc::channel(READ_AHEAD_CHUNKS);
+        tokio::task::spawn_blocking(move || {
+            for item in file.by_ref() {
+                let failed = item.is_err();
+                // A send fails once the pass was dropped: stop reading.
+                if tx.blocking_send(item).is_err() || failed {
+                    return;
+                }
+            }
+        });
+        Self { chunks }
+    }
+
+    /// The next chunk (waiting for the reader), `None` after the last one, or the read error.
+    async fn next(&mut self) -> Result<Option<SnapshotChunk>> {
+        self.chunks.recv().await.transpose()
+    }
+}
+
 /// Runs blocking file work off the async threads.
 pub(super) async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
     tokio::task::spawn_blocking(f)
@@ -258,6 +286,41 @@ mod tests {
         assert_eq!(progress.bytes_total, transfer.manifest().body_bytes);
         drop(writer);
         assert_eq!(collector.await.expect("collector"), vec![0, 1, 2, 3]);
+    }
+
+    #[tokio::test]
+    async fn read_ahead_yields_every_chunk_in_order_and_fills_at_most_its_bound() {
+        let (_dir, mut transfer, _retries, _writer, _collector) = setup(READ_AHEAD_CHUNKS + 3).await;
+        let mut ahead = ReadAhead::start(transfer.chunks.take().expect("open file"));
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while ahead.chunks.len() < READ_AHEAD_CHUNKS {
+            assert!(std::time::Instant::now() < deadline, "the reader did not fill its queue");
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(ahead.chunks.max_capacity(), READ_AHEAD_CHUNKS);
+        let mut seen = Vec::new();
+        while let Some(chunk) = ahead.next().await.expect("chunk") {
+            assert_eq!(crc32c::crc32c(&chunk.data), chunk.crc32c);
+            seen.push(chunk.index);
+        }
+        assert_eq!(seen, (0..(READ_AHEAD_CHUNKS + 3) as u64).collect::<Vec<_>>());
+    }
+
+    #[tokio::test]
+    async fn a_read_error_ends_the_pass_with_that_error() {
+        let (_dir, mut transfer, _retries, mut writer, _collector) = setup(4).await;
+        // Damage chunk 2 in place, after the file was opened.
+        let file = std::fs::OpenOptions::new().write(true).open(&transfer.path).expect("open");
+        let at = 32 + 2 * (8 + CHUNK_BYTES as u64) + 8 + 100;
+        std::os::unix::fs::FileExt::write_all_at(&file, &[0xff, 0x00, 0xff], at).expect("damage");
+        let (_registry, guard) = entry();
+        let err = transfer.send_chunks(&mut writer, &guard.entry, 0).await.expect_err("chunk 2 is damaged");
+        assert!(
+            matches!(err, CoreError::SnapshotRejected { ref reason, .. } if reason.contains("chunk 2") && reason.contains("crc32c")),
+            "{err}"
+        );
+        let progress = guard.entry.facts.lock().sync_progress.expect("progress");
+        assert_eq!(progress.bytes_done, 2 * CHUNK_BYTES as u64, "chunks 0 and 1 were sent");
     }
 
     #[tokio::test]
