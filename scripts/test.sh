@@ -36,7 +36,7 @@ if [ -x scripts/sdk/test.sh ]; then
         echo "background typeshare-cli install failed:" >&2
         cat "$typeshare_log" >&2
     fi
-    scripts/sdk/test.sh
+    SDK_SKIP_RUST_CLIENT=1 scripts/sdk/test.sh
 fi
 
 step "all tests passed in $(( $(date +%s) - started )) s"

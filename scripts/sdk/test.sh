@@ -9,6 +9,9 @@
 #
 # Env: VECTORIZER_BIN  path of a built `vectorizer` binary; enables the live tests (skipped without).
 #      SDK_TOOLS       where tools and the venv live (default target/sdk).
+#      SDK_SKIP_RUST_CLIENT  set by scripts/test.sh, whose `cargo test --workspace` already ran the
+#                      Rust client's tests (alone, `-p vectorizer-client` resolves features anew and
+#                      recompiles the client's dependency tree).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$root"
@@ -36,8 +39,12 @@ if ! git diff --exit-code -- "${generated[@]}" || [ -n "$(git status --porcelain
     exit 1
 fi
 
-step "Rust client: cargo test -p vectorizer-client"
-cargo test --locked -p vectorizer-client
+if [ -n "${SDK_SKIP_RUST_CLIENT:-}" ]; then
+    step "Rust client: already tested by the caller's cargo test --workspace"
+else
+    step "Rust client: cargo test -p vectorizer-client"
+    cargo test --locked -p vectorizer-client
+fi
 
 step "Python: venv with the pinned dev tools"
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
