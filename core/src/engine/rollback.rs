@@ -43,21 +43,27 @@ impl Engine {
     /// at offset 1, the last offset when neither holds (no rollback possible).
     pub fn rollback_floor(&self) -> u64 {
         let last = self.log.last_offset();
-        let first = self.log.first_offset();
-        if first == 0 {
-            return last;
-        }
-        if first <= 1 {
+        if self.log.first_offset() == 1 {
             return 0;
         }
-        let dir = recovery::snapshot_dir(&self.config.data_dir);
-        match snapshot::list_snapshots(&dir) {
-            Ok(found) => found.iter().map(|(o, _)| *o).filter(|o| *o + 1 >= first && *o <= last).min().unwrap_or(last),
+        match self.rebuild_bases() {
+            Ok(bases) => bases.last().map_or(last, |(o, _)| *o),
             Err(e) => {
                 tracing::warn!(error = %e, "cannot list snapshots; no in-place rollback offered");
                 last
             }
         }
+    }
+
+    /// The local snapshots (newest first) the state can be rebuilt from: their continuation is
+    /// still in the log. None when the log is empty.
+    fn rebuild_bases(&self) -> Result<Vec<(u64, std::path::PathBuf)>> {
+        let (first, last) = (self.log.first_offset(), self.log.last_offset());
+        if first == 0 {
+            return Ok(Vec::new());
+        }
+        let dir = recovery::snapshot_dir(&self.config.data_dir);
+        Ok(snapshot::list_snapshots(&dir)?.into_iter().filter(|(o, _)| *o + 1 >= first && *o <= last).collect())
     }
 
     /// Rolls the state back to `offset` in place (see the module docs). `offset` must lie in
@@ -127,12 +133,7 @@ impl Engine {
     /// continuation is in the log (newest first; a rejected one is logged and skipped), else the
     /// empty state when the log starts at offset 1.
     fn base_at_or_below(&self, offset: u64) -> Result<(State, u64, Option<SnapshotSummary>)> {
-        let first = self.log.first_offset();
-        let dir = recovery::snapshot_dir(&self.config.data_dir);
-        for (snap_offset, path) in snapshot::list_snapshots(&dir)? {
-            if snap_offset > offset || first == 0 || snap_offset + 1 < first {
-                continue;
-            }
+        for (snap_offset, path) in self.rebuild_bases()?.into_iter().filter(|(o, _)| *o <= offset) {
             match recovery::load_snapshot(&path) {
                 Ok((state, m)) => {
                     return Ok((state, snap_offset, Some(SnapshotSummary::from_manifest(&m, Duration::ZERO))));
@@ -140,6 +141,7 @@ impl Engine {
                 Err(e) => tracing::error!(path = %path.display(), error = %e, "snapshot rejected for a rollback"),
             }
         }
+        let first = self.log.first_offset();
         if first == 1 {
             return Ok((State::default(), 0, None));
         }
