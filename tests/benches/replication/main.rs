@@ -21,7 +21,8 @@
 //! One operation = one `PUT` of one 128-d vector. Default fsync (`always`) except the overhead part.
 //! Options: `n=` vectors for the new-replica part, `runs=`, `outage=SECS`, `rate=OPS` (default 1000),
 //! `only=resync` (only the full resync after a compacted log: no overhead, visibility, catch-up or
-//! log-replay part; for A/B runs of the full sync).
+//! log-replay part; for A/B runs of the full sync), `only=visibility` (only the visibility part,
+//! fsync `always` then `os`, `runs` times each; for A/B runs of the write-to-replica path).
 //! `--quick`: 10k vectors, short workloads, 1 round (smoke run). No pass/fail thresholds.
 //! Experiments: `BENCH_RENICE=-10` (root) runs the benchmark and its nodes at that nice value (an
 //! approximation of an idle machine on a shared one); `BENCH_PERF=<dir>` profiles each catch-up
@@ -74,14 +75,16 @@ struct Options {
     quick: bool,
     /// `only=resync`: run only the full resync of a new replica after the log was compacted.
     only_resync: bool,
+    /// `only=visibility`: run only the visibility part (`runs` rounds per fsync policy).
+    only_visibility: bool,
 }
 
 fn options() -> Options {
     let args: Vec<String> = std::env::args().skip(1).collect();
     for a in &args {
-        let known = ["--quick", "--bench", "only=resync"].contains(&a.as_str())
+        let known = ["--quick", "--bench", "only=resync", "only=visibility"].contains(&a.as_str())
             || ["n=", "runs=", "outage=", "rate="].iter().any(|k| a.starts_with(k));
-        assert!(known, "unknown argument {a:?}; expected --quick, n=N, runs=R, outage=SECS, rate=OPS, only=resync");
+        assert!(known, "unknown argument {a:?}; expected --quick, n=N, runs=R, outage=SECS, rate=OPS, only=resync|visibility");
     }
     let quick = args.iter().any(|a| a == "--quick");
     let value = |key: &str| args.iter().find_map(|a| a.strip_prefix(key).and_then(|v| v.parse().ok()));
@@ -92,6 +95,7 @@ fn options() -> Options {
         outage_secs: args.iter().find_map(|a| a.strip_prefix("outage=").and_then(|v| v.parse().ok())).unwrap_or(5.0),
         quick,
         only_resync: args.iter().any(|a| a == "only=resync"),
+        only_visibility: args.iter().any(|a| a == "only=visibility"),
     }
 }
 
@@ -130,6 +134,32 @@ fn main() {
     }
     let bodies = OpBodies::new(1000, 7);
     let secs = if opts.quick { 2.0 } else { 5.0 };
+    if opts.only_visibility {
+        let mut p99s: Vec<(&str, f64)> = Vec::new();
+        for r in 0..opts.runs {
+            for fsync in ["always", "os"] {
+                eprintln!("visibility, fsync {fsync}, round {}/{}...", r + 1, opts.runs);
+                let setup = Setup { stats_enabled: true, fsync, master_env: &[] };
+                let master = setup.master();
+                let replicas = [setup.replica(&master), setup.replica(&master)];
+                let refs: Vec<&vectorizer_tests::Node> = replicas.iter().collect();
+                wait_attached(&master, &refs, "attach-");
+                let run = visibility::run(fsync, &master, &refs, &bodies, opts.rate, secs * 2.0, WRITERS);
+                p99s.push((fsync, print_visibility(fsync, &run)));
+            }
+        }
+        for fsync in ["always", "os"] {
+            let v: Vec<String> = p99s.iter().filter(|(f, _)| *f == fsync).map(|(_, p)| ms(*p)).collect();
+            println!("visibility p99, fsync {fsync}, per round: {}", v.join(" / "));
+        }
+        println!();
+        println!(
+            "- load average at end: {} (start: {load_start}); wall time {:.0} s",
+            loadavg_text(),
+            began.elapsed().as_secs_f64()
+        );
+        return;
+    }
 
     let params = overhead::Params {
         rounds: opts.runs,
