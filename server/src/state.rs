@@ -1,8 +1,12 @@
 //! Shared state of the request handlers and the bridge from async handlers to the synchronous engine.
 //!
-//! Invariant: engine calls never run on the async worker threads; they run in
-//! `tokio::task::spawn_blocking`, and a task that panics or is cancelled becomes a 500, never a
-//! panic of the server.
+//! Invariants:
+//! - Engine calls that may touch the disk, wait for an fsync or run long (writes, searches,
+//!   snapshots) never run on the async worker threads; they run in `tokio::task::spawn_blocking`,
+//!   and a task that panics or is cancelled becomes a 500, never a panic of the server.
+//! - Only lookups that read memory under the engine's short-held locks (a point by id, a
+//!   collection's description) run inline through [`AppState::read_inline`]: handing them to the
+//!   blocking pool costs two thread wake-ups, more than the lookup itself.
 
 use std::sync::Arc;
 
@@ -70,6 +74,12 @@ impl AppState {
     pub fn with_replication(mut self, replication: Arc<Replication>) -> Self {
         self.replication = Some(replication);
         self
+    }
+
+    /// Runs the in-memory lookup `f` on the calling async worker (see the module invariants: only
+    /// for reads that take no I/O and hold the engine's locks briefly).
+    pub fn read_inline<T>(&self, f: impl FnOnce(&Engine) -> Result<T, CoreError>) -> Result<T, ApiError> {
+        f(&self.engine).map_err(ApiError::from)
     }
 
     /// Runs `f` with the engine on the blocking thread pool.

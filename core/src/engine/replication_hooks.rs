@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 
 use crate::codec;
-use crate::engine::{Engine, SnapshotSummary, recovery};
+use crate::engine::{Engine, SnapshotSummary, WriteGate, recovery};
 use crate::error::{CoreError, Result};
 use crate::storage::fsutil;
 use crate::storage::log::{OpLog, Record};
@@ -78,41 +78,66 @@ impl Engine {
     /// [`Engine::wait_replicated_durable`] returned for it, so the next frame can be applied while
     /// the previous one is being fsynced.
     pub fn apply_replicated_nowait(&self, records: &[Record]) -> Result<u64> {
-        let last = {
-            let mut gate = self.gate.lock();
-            if gate.closed {
-                return Err(CoreError::Unavailable { reason: "the node is shutting down".into() });
+        let mut gate = self.gate.lock();
+        let last = self.apply_replicated_gated(&mut gate, records);
+        drop(gate);
+        self.after_replicated_apply(last)
+    }
+
+    /// [`Engine::apply_replicated_nowait`] only if the writer lock is free right now: `None` when a
+    /// snapshot, install or digest holds it, so the caller can hand the apply to a blocking thread
+    /// instead of waiting on an async worker.
+    pub fn try_apply_replicated_nowait(&self, records: &[Record]) -> Option<Result<u64>> {
+        let mut gate = self.gate.try_lock()?;
+        let last = self.apply_replicated_gated(&mut gate, records);
+        drop(gate);
+        Some(self.after_replicated_apply(last))
+    }
+
+    /// The apply itself, under the writer lock.
+    fn apply_replicated_gated(&self, gate: &mut WriteGate, records: &[Record]) -> Result<u64> {
+        if gate.closed {
+            return Err(CoreError::Unavailable { reason: "the node is shutting down".into() });
+        }
+        if let Some(reason) = &gate.failed {
+            return Err(CoreError::Unavailable { reason: reason.clone() });
+        }
+        let state = self.state.current();
+        for record in records {
+            let expected = self.log.last_offset() + 1;
+            if record.offset < expected {
+                continue;
             }
-            if let Some(reason) = &gate.failed {
-                return Err(CoreError::Unavailable { reason: reason.clone() });
+            if record.offset > expected {
+                return Err(CoreError::OffsetMismatch { expected, actual: record.offset });
             }
-            let state = self.state.current();
-            for record in records {
-                let expected = self.log.last_offset() + 1;
-                if record.offset < expected {
-                    continue;
-                }
-                if record.offset > expected {
-                    return Err(CoreError::OffsetMismatch { expected, actual: record.offset });
-                }
-                let op = codec::decode_op(&record.payload)
-                    .map_err(|e| CoreError::InconsistentLog { offset: record.offset, detail: e.to_string() })?;
-                self.log.append_record(record)?;
-                if let Err(e) = state.apply(record.offset, op) {
-                    gate.failed =
-                        Some(format!("applying replicated op {} failed: {e}; restart the node", record.offset));
-                    tracing::error!(offset = record.offset, error = %e, "replicated apply failed after append");
-                    return Err(e);
-                }
-                self.epoch.fetch_max(record.epoch, Ordering::SeqCst);
-                self.ops_since_snapshot.fetch_add(1, Ordering::SeqCst);
+            let op = codec::decode_op(&record.payload)
+                .map_err(|e| CoreError::InconsistentLog { offset: record.offset, detail: e.to_string() })?;
+            self.log.append_record(record)?;
+            if let Err(e) = state.apply(record.offset, op) {
+                gate.failed = Some(format!("applying replicated op {} failed: {e}; restart the node", record.offset));
+                tracing::error!(offset = record.offset, error = %e, "replicated apply failed after append");
+                return Err(e);
             }
-            self.log.last_offset()
-        };
+            self.epoch.fetch_max(record.epoch, Ordering::SeqCst);
+            self.ops_since_snapshot.fetch_add(1, Ordering::SeqCst);
+        }
+        Ok(self.log.last_offset())
+    }
+
+    /// Wakes the linkers after an apply (outside the writer lock).
+    fn after_replicated_apply(&self, last: Result<u64>) -> Result<u64> {
+        let last = last?;
         if let Some(workers) = self.workers.lock().as_ref() {
             workers.notify_linkers();
         }
         Ok(last)
+    }
+
+    /// Whether [`Engine::wait_replicated_durable`] would return `Ok` for `offset` at once (lets an
+    /// async caller skip the hand-off to a blocking thread).
+    pub fn replicated_durable_now(&self, offset: u64) -> bool {
+        self.log.is_durable(offset)
     }
 
     /// Blocks until the replicated records up to `offset` are durable per the fsync policy (group

@@ -91,6 +91,8 @@ struct Shared {
     state: Mutex<State>,
     /// Signalled (with `state`) whenever the last offset changes.
     appended: Condvar,
+    /// The same signal for async waiters ([`OpLog::appended_after`]).
+    appended_async: tokio::sync::Notify,
     /// Oldest stored offset, 0 when empty (mirrors `state` for lock-free reads).
     first: AtomicU64,
     /// Newest written offset (mirrors `state`).
@@ -185,6 +187,7 @@ impl OpLog {
             structure: RwLock::new(()),
             state: Mutex::new(state),
             appended: Condvar::new(),
+            appended_async: tokio::sync::Notify::new(),
             first: AtomicU64::new(report.first_offset),
             last: AtomicU64::new(last),
             commit: GroupCommit::new(last),
@@ -240,6 +243,18 @@ impl OpLog {
                 }
                 Ok(())
             }
+        }
+    }
+
+    /// Whether [`OpLog::wait_durable`] would return `Ok` for `offset` without blocking: the
+    /// offset is written, the log is not poisoned, and (`Always`) an fsync already covered it.
+    pub fn is_durable(&self, offset: u64) -> bool {
+        if self.shared.commit.check().is_err() || offset > self.last_offset() {
+            return false;
+        }
+        match self.shared.policy {
+            FsyncPolicy::Always => self.shared.commit.durable() >= offset,
+            FsyncPolicy::EveryMs(_) | FsyncPolicy::Os => true,
         }
     }
 
@@ -367,7 +382,7 @@ impl OpLog {
         shared.commit.rewind(offset);
         let result = shared.truncate_locked(&mut st, offset);
         shared.publish(&st);
-        shared.appended.notify_all();
+        shared.signal_appended();
         result.map(|()| last - offset)
     }
 
@@ -400,7 +415,7 @@ impl OpLog {
             }
         }
         shared.publish(&st);
-        shared.appended.notify_all();
+        shared.signal_appended();
         Ok(())
     }
 
@@ -470,9 +485,31 @@ impl OpLog {
         }
         shared.last.load(Ordering::Acquire)
     }
+
+    /// Resolves once `last_offset() > after` (at once if it already is) and returns it: the async
+    /// twin of [`OpLog::wait_for_append`], woken by the same appends. Cancel-safe; wrap it in a
+    /// timeout to bound the wait.
+    pub async fn appended_after(&self, after: u64) -> u64 {
+        loop {
+            let mut notified = std::pin::pin!(self.shared.appended_async.notified());
+            // Registered before the check, so an append between the check and the await wakes it.
+            notified.as_mut().enable();
+            let last = self.last_offset();
+            if last > after {
+                return last;
+            }
+            notified.await;
+        }
+    }
 }
 
 impl Shared {
+    /// Wakes every waiter for a change of the last offset, blocking and async.
+    fn signal_appended(&self) {
+        self.appended.notify_all();
+        self.appended_async.notify_waiters();
+    }
+
     /// Encodes and writes one record into the active segment (rotating first if it is full).
     fn write_locked(&self, st: &mut State, fixed: Fixed, payload: &[u8]) -> Result<()> {
         let record_len = record::encoded_len(payload.len()) as u64;
@@ -500,7 +537,7 @@ impl Shared {
             self.first.store(st.base(), Ordering::Release);
         }
         self.last.store(fixed.offset, Ordering::Release);
-        self.appended.notify_all();
+        self.signal_appended();
         Ok(())
     }
 

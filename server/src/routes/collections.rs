@@ -43,7 +43,7 @@ async fn create(
 #[utoipa::path(get, path = "/api/v1/collections", tag = "collections",
     responses((status = 200, description = "All collections, ordered by name", body = ListCollectionsResponse)))]
 async fn list(State(state): State<AppState>) -> Result<Json<ListCollectionsResponse>, ApiError> {
-    state.run(|engine| Ok(engine.list_collections())).await.map(Json)
+    state.read_inline(|engine| Ok(engine.list_collections())).map(Json)
 }
 
 /// One collection's configuration and counts.
@@ -54,7 +54,7 @@ async fn list(State(state): State<AppState>) -> Result<Json<ListCollectionsRespo
         (status = 404, description = "`collection_not_found`", body = ErrorResponse),
     ))]
 async fn info(State(state): State<AppState>, ApiPath(name): ApiPath<String>) -> Result<Json<CollectionInfo>, ApiError> {
-    state.run(move |engine| engine.collection_info(&name)).await.map(Json)
+    state.read_inline(|engine| engine.collection_info(&name)).map(Json)
 }
 
 /// Deletes a collection and its points (one replicated operation).

@@ -84,7 +84,10 @@ fn options() -> Options {
     for a in &args {
         let known = ["--quick", "--bench", "only=resync", "only=visibility"].contains(&a.as_str())
             || ["n=", "runs=", "outage=", "rate="].iter().any(|k| a.starts_with(k));
-        assert!(known, "unknown argument {a:?}; expected --quick, n=N, runs=R, outage=SECS, rate=OPS, only=resync|visibility");
+        assert!(
+            known,
+            "unknown argument {a:?}; expected --quick, n=N, runs=R, outage=SECS, rate=OPS, only=resync|visibility"
+        );
     }
     let quick = args.iter().any(|a| a == "--quick");
     let value = |key: &str| args.iter().find_map(|a| a.strip_prefix(key).and_then(|v| v.parse().ok()));

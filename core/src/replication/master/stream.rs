@@ -5,8 +5,10 @@
 //! - Records go out in offset order with no gap, each `Records` frame carrying at most
 //!   `RECORDS_FRAME_TARGET_BYTES` of records (one bigger record travels alone) and the master's
 //!   last offset at the time it was sent.
-//! - A new append is sent as soon as the sender sees it: the sender sleeps in
-//!   `OpLog::wait_for_append`, which an append wakes at once; there is no batching delay.
+//! - A new append is sent as soon as the sender sees it: the sender awaits
+//!   `OpLog::appended_after`, which an append wakes at once; there is no batching delay. Reads
+//!   of the last few records (just written, in the page cache) run on the sender's task, others
+//!   on the blocking pool.
 //! - Waits are sliced (at most [`WAIT_SLICE`]) so a cancelled session is never held up longer.
 //! - One read batch, then its encoding, is in memory at a time.
 
@@ -24,6 +26,11 @@ use crate::replication::node::Shared;
 
 /// Longest single wait for an append.
 pub(super) const WAIT_SLICE: Duration = Duration::from_millis(250);
+
+/// A sender this close behind the log's end reads on its own task: the records were just written,
+/// so the read is a page-cache copy, cheaper than two hand-offs to the blocking pool. Further
+/// behind (catch-up), reads may hit the disk and go to the blocking pool.
+const INLINE_READ_MAX_BYTES: u64 = 64 * 1024;
 
 /// Streams from `from` on. Returns only on failure, or `Ok(index)` when `retries` delivers a
 /// snapshot chunk retry (checked between frames), in which case the caller resends the snapshot.
@@ -57,17 +64,20 @@ pub(super) async fn run(
             continue;
         }
         let wait = (heartbeat - idle).min(WAIT_SLICE);
-        let engine = shared.engine.clone();
+        let log = shared.engine.log();
         let after = next - 1;
-        let records = blocking(move || {
-            let log = engine.log();
-            if log.wait_for_append(after, wait) > after {
-                log.read_from(after + 1, RECORDS_FRAME_TARGET_BYTES)
-            } else {
-                Ok(Vec::new())
+        if log.last_offset() <= after {
+            // Nothing new: sleep until an append wakes us, or the slice ends (heartbeat, retries).
+            if tokio::time::timeout(wait, log.appended_after(after)).await.is_err() {
+                continue;
             }
-        })
-        .await?;
+        }
+        let records = if log.bytes_after(after) <= INLINE_READ_MAX_BYTES {
+            log.read_from(next, RECORDS_FRAME_TARGET_BYTES)?
+        } else {
+            let engine = shared.engine.clone();
+            blocking(move || engine.log().read_from(next, RECORDS_FRAME_TARGET_BYTES)).await?
+        };
         let Some(last) = records.last().map(|r| r.offset) else {
             continue;
         };

@@ -71,8 +71,10 @@ async fn ack_loop(
     loop {
         let target = *applied.borrow_and_update();
         if acked.is_none_or(|a| target > a) {
-            let e = engine.clone();
-            blocking(move || e.wait_replicated_durable(target)).await?;
+            if !engine.replicated_durable_now(target) {
+                let e = engine.clone();
+                blocking(move || e.wait_replicated_durable(target)).await?;
+            }
             writer.write(&Frame::Ack { applied_offset: target }).await?;
             acked = Some(target);
             last_sent = Instant::now();

@@ -28,6 +28,14 @@ impl EngineWork {
         task.await.map_err(|e| CoreError::Unavailable { reason: format!("a replica apply task failed: {e}") })?
     }
 
+    /// Runs `work` on the calling task (no hand-off to the blocking pool), tracked like
+    /// [`EngineWork::run`]. Only for work that cannot block for long: no fsync wait and no lock
+    /// held across I/O (a log segment rotation, one fsync per segment, is the accepted exception).
+    pub(super) async fn run_inline<T>(&self, work: impl FnOnce() -> Result<T>) -> Result<T> {
+        let _held = self.running.lock().await;
+        work()
+    }
+
     /// Waits until no mutation is running.
     pub(super) async fn settle(&self) {
         drop(self.running.lock().await);

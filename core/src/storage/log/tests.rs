@@ -569,6 +569,49 @@ fn wait_for_append_wakes_on_append_and_times_out_otherwise() {
 }
 
 #[test]
+fn appended_after_wakes_async_waiters_on_append_only() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (log, _) = open(dir.path(), 1 << 20);
+    let log = Arc::new(log);
+    fill(&log, 3);
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_time().build().expect("runtime");
+    rt.block_on(async {
+        assert_eq!(log.appended_after(2).await, 3, "already past: resolves at once");
+        let pending = tokio::time::timeout(Duration::from_millis(50), log.appended_after(3)).await;
+        assert!(pending.is_err(), "no append: still waiting at the timeout");
+
+        let waiter = tokio::spawn({
+            let log = Arc::clone(&log);
+            async move { log.appended_after(3).await }
+        });
+        // The waiter may or may not be registered yet: the append must wake it either way.
+        let appender = {
+            let log = Arc::clone(&log);
+            std::thread::spawn(move || log.append(1, 40, &payload(4)).expect("append"))
+        };
+        let seen = tokio::time::timeout(Duration::from_secs(60), waiter).await.expect("woken").expect("task");
+        assert_eq!(appender.join().expect("appender"), 4);
+        assert_eq!(seen, 4);
+    });
+}
+
+#[test]
+fn is_durable_says_whether_wait_durable_would_return_at_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (always, _) = open(&dir.path().join("always"), 1 << 20);
+    fill(&always, 3);
+    assert!(!always.is_durable(3), "written, not fsynced yet");
+    always.wait_durable(3).expect("fsync");
+    assert!(always.is_durable(3) && always.is_durable(1));
+    assert!(!always.is_durable(4), "never written");
+
+    let (os, _) = OpLog::open(cfg(&dir.path().join("os"), 1 << 20, FsyncPolicy::Os), 1).expect("open log");
+    fill(&os, 2);
+    assert!(os.is_durable(2), "policy os: written is as durable as it gets");
+    assert!(!os.is_durable(3), "never written");
+}
+
+#[test]
 fn rejects_bad_input() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (log, _) = open(dir.path(), 1 << 20);
