@@ -7,6 +7,9 @@
 //! - Only lookups that read memory under the engine's short-held locks (a point by id, a
 //!   collection's description) run inline through [`AppState::read_inline`]: handing them to the
 //!   blocking pool costs two thread wake-ups, more than the lookup itself.
+//! - Searches (CPU-bound, no I/O) run through [`AppState::compute`]: on the calling worker thread
+//!   inside `tokio::task::block_in_place`, which first hands the worker's other tasks to another
+//!   thread, so the request itself waits for no thread hand-off; a panic becomes a 500 there too.
 
 use std::sync::Arc;
 
@@ -80,6 +83,27 @@ impl AppState {
     /// for reads that take no I/O and hold the engine's locks briefly).
     pub fn read_inline<T>(&self, f: impl FnOnce(&Engine) -> Result<T, CoreError>) -> Result<T, ApiError> {
         f(&self.engine).map_err(ApiError::from)
+    }
+
+    /// Runs the CPU-bound engine call `f` (no I/O, no fsync wait) on the calling thread, with the
+    /// worker's other tasks moved to another thread for the duration. On a current-thread runtime
+    /// (in-process tests), where that is not possible, it runs on the blocking pool instead.
+    pub async fn compute<T, F>(&self, f: F) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Engine) -> Result<T, CoreError> + Send + 'static,
+    {
+        use tokio::runtime::{Handle, RuntimeFlavor};
+        if Handle::current().runtime_flavor() != RuntimeFlavor::MultiThread {
+            return self.run(f).await;
+        }
+        let engine = &self.engine;
+        let result =
+            tokio::task::block_in_place(|| std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(engine))));
+        match result {
+            Ok(result) => result.map_err(ApiError::from),
+            Err(_) => Err(ApiError::internal("the request handler panicked (see the server log)")),
+        }
     }
 
     /// Runs `f` with the engine on the blocking thread pool.

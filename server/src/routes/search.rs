@@ -29,5 +29,5 @@ async fn search(
     ApiPath(name): ApiPath<String>,
     ApiJson(req): ApiJson<SearchRequest>,
 ) -> Result<Json<SearchResponse>, ApiError> {
-    state.run(move |engine| engine.search(&name, &req)).await.map(Json)
+    state.compute(move |engine| engine.search(&name, &req)).await.map(Json)
 }
