@@ -211,7 +211,10 @@ export interface ListCollectionsResponse {
 export interface PointInput {
 	/** 1..=256 bytes of UTF-8. */
 	id: string;
-	/** Exactly `dimension` finite numbers. */
+	/**
+	 * Exactly `dimension` finite numbers. (The REST API also accepts a base64 string of the
+	 * little-endian float32 values here; the SDKs send that with the option `vector_encoding`.)
+	 */
 	vector: number[];
 	/** A JSON object, at most `limits.max_payload_bytes` (default 64 KiB) when serialised. */
 	payload?: Payload | null;
@@ -356,7 +359,7 @@ export interface ScoredPoint {
 
 /** `POST /api/v1/collections/{name}/search`. */
 export interface SearchRequest {
-	/** Exactly `dimension` finite numbers. */
+	/** Exactly `dimension` finite numbers (or, in REST, a base64 string as for upserts). */
 	vector: number[];
 	/** Number of results, 1..=10,000. Default 10. */
 	limit: number;

@@ -6,7 +6,7 @@
 
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
-use vectorizer_client::{ClientConfig, ClientError, ReadPreference, WriteConcern, invalid_argument};
+use vectorizer_client::{ClientConfig, ClientError, ReadPreference, VectorEncoding, WriteConcern, invalid_argument};
 use vectorizer_sdk_types as wire;
 
 use crate::types::{Reply, from_js};
@@ -21,6 +21,10 @@ pub struct ClientOptions {
     /// `"master"` (default) or `"prefer_replica"`.
     #[napi(ts_type = "'master' | 'prefer_replica'")]
     pub read_preference: Option<String>,
+    /// How vectors are sent: `"array"` (default, JSON number arrays, any server) or `"base64"`
+    /// (little-endian float32 bytes as base64 strings: far less server CPU per vector; needs a server that accepts them).
+    #[napi(ts_type = "'array' | 'base64'")]
+    pub vector_encoding: Option<String>,
 }
 
 /// Options of one write: `{ w, timeoutMs }` -> `?w=...&timeout_ms=...` (only what is set).
@@ -80,6 +84,9 @@ fn build(
         }
         if let Some(pref) = options.read_preference {
             config = config.read_preference(ReadPreference::parse(&pref)?);
+        }
+        if let Some(encoding) = options.vector_encoding {
+            config = config.vector_encoding(VectorEncoding::parse(&encoding)?);
         }
     }
     vectorizer_client::Client::new(config)

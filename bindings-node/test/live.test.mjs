@@ -30,6 +30,28 @@ it('create, upsert, get, search, status and typed errors', async (t) => {
   assert.ok('stats' in status && 'replicas' in status)
 })
 
+it('vectorEncoding base64 round-trips exact float32 values', async (t) => {
+  if (node === null) return t.skip('VECTORIZER_BIN is not set')
+  const client = new sdk.Client(node.url, { vectorEncoding: 'base64' })
+  await client.createCollection({ name: 'b64', dimension: 4, metric: 'euclidean' })
+  // float32-exact values written as f32 then read back as JS numbers: compare the f32 bits.
+  // (No -0 here: the binding's JS -> serde_json conversion sends -0 as the integer 0, with either encoding.)
+  const a = Array.from(new Float32Array([1 / 3, -2.5, 1.25e-30, 3e38]))
+  const b = Array.from(new Float32Array([0.1, 0.2, 0.3, 0.4]))
+  const bits = (v) => Array.from(new Uint32Array(new Float32Array(v).buffer))
+  const write = await client.upsert('b64', [{ id: 'a', vector: a, payload: { k: 1 } }, { id: 'b', vector: b }])
+  assert.equal(write.affected, 2)
+  const got = await client.get('b64', 'a')
+  assert.deepEqual(bits(got.vector), bits(a))
+  assert.deepEqual(got.payload, { k: 1 })
+  assert.deepEqual(bits((await client.get('b64', 'b')).vector), bits(b))
+  const hits = await client.search('b64', { vector: b, limit: 1, exact: true })
+  assert.equal(hits[0].id, 'b')
+  assert.equal(hits[0].score, 0)
+  assert.equal((await client.getCollection('b64')).vector_count, 2)
+  assert.throws(() => new sdk.Client(node.url, { vectorEncoding: 'json' }), (e) => e.code === 'invalid_argument')
+})
+
 it('the strict TypeScript consumer runs', async (t) => {
   if (node === null) return t.skip('VECTORIZER_BIN is not set')
   const ts = require('typescript')

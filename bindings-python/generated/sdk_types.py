@@ -315,7 +315,8 @@ class PointInput(BaseModel):
     """
     vector: List[float]
     """
-    Exactly `dimension` finite numbers.
+    Exactly `dimension` finite numbers. (The REST API also accepts a base64 string of the
+    little-endian float32 values here; the SDKs send that with the option `vector_encoding`.)
     """
     payload: Optional[Payload] = Field(default=None)
     """
@@ -533,7 +534,7 @@ class SearchRequest(BaseModel):
     """
     vector: List[float]
     """
-    Exactly `dimension` finite numbers.
+    Exactly `dimension` finite numbers (or, in REST, a base64 string as for upserts).
     """
     limit: int
     """

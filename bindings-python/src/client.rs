@@ -13,7 +13,9 @@ use std::time::Duration;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyInt, PyMapping, PyString};
-use vectorizer_client::{ClientConfig, ClientError, ReadPreference, WriteConcern, WriteOptions, invalid_argument};
+use vectorizer_client::{
+    ClientConfig, ClientError, ReadPreference, VectorEncoding, WriteConcern, WriteOptions, invalid_argument,
+};
 use vectorizer_sdk_types as wire;
 
 use crate::error::PyClientError;
@@ -113,14 +115,23 @@ fn write_options(
 #[pymethods]
 impl Client {
     /// Connects lazily to `url` (one endpoint or a list of endpoints of one cluster).
+    /// `vector_encoding`: `"array"` (default, JSON number arrays) or `"base64"` (little-endian
+    /// float32 bytes as base64 strings: far less server CPU per vector; needs a server that accepts them).
     #[new]
-    #[pyo3(signature = (url, *, api_key = None, timeout = 30.0, read_preference = "master"))]
-    fn new(url: &Bound<'_, PyAny>, api_key: Option<String>, timeout: f64, read_preference: &str) -> PyResult<Self> {
+    #[pyo3(signature = (url, *, api_key = None, timeout = 30.0, read_preference = "master", vector_encoding = "array"))]
+    fn new(
+        url: &Bound<'_, PyAny>,
+        api_key: Option<String>,
+        timeout: f64,
+        read_preference: &str,
+        vector_encoding: &str,
+    ) -> PyResult<Self> {
         let timeout = Duration::try_from_secs_f64(timeout)
             .map_err(|_| PyValueError::new_err("timeout must be a positive number of seconds"))?;
         let config = ClientConfig::new(endpoints(url)?)
             .and_then(|c| c.timeout(timeout))
             .and_then(|c| Ok(c.read_preference(ReadPreference::parse(read_preference)?)))
+            .and_then(|c| Ok(c.vector_encoding(VectorEncoding::parse(vector_encoding)?)))
             .map_err(PyClientError)?
             .api_key(api_key);
         let inner = vectorizer_client::Client::new(config.clone()).map_err(PyClientError)?;

@@ -30,6 +30,7 @@ use crate::config::{ClientConfig, ReadPreference, endpoint_name, parse_endpoint}
 use crate::error::{ClientError, ErrorClass, Result};
 use crate::topology::{Topology, discover, require_master};
 use crate::transport::{RequestOptions, Transport};
+use crate::vector_encoding::{Base64Search, Base64Upsert, VectorEncoding};
 use crate::write_options::WriteOptions;
 
 /// Names of every public API method of [`Client`], in the order of `docs/dev/sdk-parity.md`.
@@ -64,6 +65,7 @@ struct Inner {
     transport: Transport,
     endpoints: Vec<Url>,
     read_preference: ReadPreference,
+    vector_encoding: VectorEncoding,
     /// `None` until the first call, and again after a call showed it stale.
     topology: Mutex<Option<Topology>>,
 }
@@ -84,6 +86,7 @@ impl Client {
                 transport,
                 endpoints: config.endpoints,
                 read_preference: config.read_preference,
+                vector_encoding: config.vector_encoding,
                 topology: Mutex::new(None),
             }),
         })
@@ -223,8 +226,16 @@ impl Client {
         options: WriteOptions,
     ) -> Result<WriteResponse> {
         let segments = &["api", "v1", "collections", collection, "vectors"];
-        let body = UpsertRequest { vectors: points };
-        self.write(Call { method: Method::PUT, segments, body: Some(&body) }, options).await
+        match self.inner.vector_encoding {
+            VectorEncoding::Array => {
+                let body = UpsertRequest { vectors: points };
+                self.write(Call { method: Method::PUT, segments, body: Some(&body) }, options).await
+            }
+            VectorEncoding::Base64 => {
+                let body = Base64Upsert::new(&points);
+                self.write(Call { method: Method::PUT, segments, body: Some(&body) }, options).await
+            }
+        }
     }
 
     /// `GET /api/v1/collections/{collection}/vectors/{id}`.
@@ -253,7 +264,13 @@ impl Client {
     /// `POST /api/v1/collections/{collection}/search`: hits, best first.
     pub async fn search(&self, collection: &str, request: &SearchRequest) -> Result<Vec<ScoredPoint>> {
         let segments = &["api", "v1", "collections", collection, "search"];
-        let response: SearchResponse = self.read(Call { method: Method::POST, segments, body: Some(request) }).await?;
+        let response: SearchResponse = match self.inner.vector_encoding {
+            VectorEncoding::Array => self.read(Call { method: Method::POST, segments, body: Some(request) }).await?,
+            VectorEncoding::Base64 => {
+                let body = Base64Search::new(request);
+                self.read(Call { method: Method::POST, segments, body: Some(&body) }).await?
+            }
+        };
         Ok(response.results)
     }
 

@@ -1,4 +1,4 @@
-//! Client configuration: endpoints, credentials, timeout and read routing.
+//! Client configuration: endpoints, credentials, timeout, read routing and vector encoding.
 //!
 //! Invariant: a built [`ClientConfig`] holds at least one endpoint, each an absolute `http(s)` URL
 //! without query or fragment, normalised to end without a trailing slash.
@@ -8,6 +8,7 @@ use std::time::Duration;
 use reqwest::Url;
 
 use crate::error::{ClientError, Result};
+use crate::vector_encoding::VectorEncoding;
 
 /// Default per-request timeout.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -44,6 +45,7 @@ pub struct ClientConfig {
     pub(crate) api_key: Option<String>,
     pub(crate) timeout: Duration,
     pub(crate) read_preference: ReadPreference,
+    pub(crate) vector_encoding: VectorEncoding,
 }
 
 impl ClientConfig {
@@ -57,7 +59,13 @@ impl ClientConfig {
         if endpoints.is_empty() {
             return Err(ClientError::NoEndpoints);
         }
-        Ok(Self { endpoints, api_key: None, timeout: DEFAULT_TIMEOUT, read_preference: ReadPreference::Master })
+        Ok(Self {
+            endpoints,
+            api_key: None,
+            timeout: DEFAULT_TIMEOUT,
+            read_preference: ReadPreference::Master,
+            vector_encoding: VectorEncoding::Array,
+        })
     }
 
     /// Sends `Authorization: Bearer <key>` with every request.
@@ -81,6 +89,14 @@ impl ClientConfig {
     /// Where reads are routed.
     pub fn read_preference(mut self, preference: ReadPreference) -> Self {
         self.read_preference = preference;
+        self
+    }
+
+    /// How vectors are written in upsert and search bodies. Default [`VectorEncoding::Array`]
+    /// (every server understands it); [`VectorEncoding::Base64`] costs the server far less CPU
+    /// per vector but needs a server that accepts base64 vectors (older ones answer `malformed_json`).
+    pub fn vector_encoding(mut self, encoding: VectorEncoding) -> Self {
+        self.vector_encoding = encoding;
         self
     }
 

@@ -4,6 +4,8 @@
 //!   `GET /api/v1/replication/status`, sends writes to it and routes reads by [`ReadPreference`].
 //! - Results are the [`vectorizer_sdk_types`] wire types, re-exported as [`types`].
 //! - Failures are one [`ClientError`] enum that keeps the server's error code and HTTP status.
+//! - [`VectorEncoding`] chooses how sent vectors are written: JSON number arrays (default) or
+//!   base64 strings of their little-endian float32 bytes (far cheaper for the server to decode).
 //! - Every write has a `*_with` variant taking [`WriteOptions`]: the write concern `w` (how many
 //!   voting nodes must hold it durable before it is acknowledged) and its `timeout_ms`.
 //!
@@ -40,12 +42,14 @@ mod config;
 mod error;
 mod topology;
 mod transport;
+mod vector_encoding;
 mod write_options;
 
 pub use client::{API_METHODS, Client, invalid_argument};
 pub use config::{ClientConfig, DEFAULT_TIMEOUT, ReadPreference};
 pub use error::{ClientError, ErrorClass, Result};
 pub use transport::MAX_RESPONSE_BYTES;
+pub use vector_encoding::VectorEncoding;
 pub use vectorizer_sdk_types as types;
 pub use write_options::{MAX_WRITE_TIMEOUT_MS, WriteConcern, WriteOptions};
 

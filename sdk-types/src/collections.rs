@@ -96,7 +96,10 @@ pub struct ListCollectionsResponse {
 pub struct PointInput {
     /// 1..=256 bytes of UTF-8.
     pub id: String,
-    /// Exactly `dimension` finite numbers.
+    /// Exactly `dimension` finite numbers. (The REST API also accepts a base64 string of the
+    /// little-endian float32 values here; the SDKs send that with the option `vector_encoding`.)
+    #[serde(deserialize_with = "crate::vector::deserialize")]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::vector::openapi_schema))]
     pub vector: Vec<f32>,
     /// A JSON object, at most `limits.max_payload_bytes` (default 64 KiB) when serialised.
     #[serde(default)]
@@ -152,7 +155,9 @@ pub struct PointRecord {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SearchRequest {
-    /// Exactly `dimension` finite numbers.
+    /// Exactly `dimension` finite numbers (or, in REST, a base64 string as for upserts).
+    #[serde(deserialize_with = "crate::vector::deserialize")]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::vector::openapi_schema))]
     pub vector: Vec<f32>,
     /// Number of results, 1..=10,000. Default 10.
     #[serde(default = "default_limit")]

@@ -20,6 +20,7 @@ mod cluster;
 mod collections;
 mod errors;
 mod replication;
+pub mod vector;
 
 pub use cluster::*;
 pub use collections::*;

@@ -3,7 +3,9 @@
 //! Invariant: a request body reaches a handler only if it is declared `application/json`, is at most
 //! `http.max_body_bytes` long and deserialises into the handler's type; otherwise the client gets 415,
 //! 413 or 400 `malformed_json` with a message that names the JSON path of the bad value and describes
-//! expected types in JSON terms (never Rust type names such as `u32` or `usize`).
+//! expected types in JSON terms (never Rust type names such as `u32` or `usize`). A vector given as
+//! a base64 string that does not decode (bad base64, or a byte count that is not a multiple of 4) is
+//! such a 400 `malformed_json` too, naming the vector's path (`vectors[3].vector: ...`).
 
 use axum::body::Bytes;
 use axum::extract::rejection::PathRejection;
@@ -191,6 +193,16 @@ mod tests {
         assert_eq!(m, r#"vectors[0].vector[1]: invalid type: string "x", expected a number"#);
         let m = message::<UpsertRequest>(r#"{"vectors":[{"id":"a","vector":[1],"payload":[1]}]}"#);
         assert_eq!(m, "vectors[0].payload: invalid type: array, expected an object");
+        let m = message::<UpsertRequest>(r#"{"vectors":[{"id":"a","vector":[1]},{"id":"b","vector":"AAC!"}]}"#);
+        assert!(m.starts_with("vectors[1].vector: not valid base64 ("), "{m}");
+        let m = message::<UpsertRequest>(r#"{"vectors":[{"id":"a","vector":"AACAPwAAgA=="}]}"#);
+        assert!(m.starts_with("vectors[0].vector: base64 decodes to 7 bytes, not a multiple of 4"), "{m}");
+        let m = message::<UpsertRequest>(r#"{"vectors":[{"id":"a","vector":{"x":1}}]}"#);
+        assert_eq!(
+            m,
+            "vectors[0].vector: invalid type: object, expected an array of numbers or a base64 string of \
+             little-endian float32 values"
+        );
         let m = message::<SearchRequest>(r#"{"vector":[1],"limit":"ten"}"#);
         assert!(m.starts_with("limit: invalid type: string \"ten\""), "{m}");
         let m = message::<CreateCollectionRequest>(r#"{"name":"a","dimension":3,"metric":"hamming"}"#);
@@ -221,6 +233,10 @@ mod tests {
             r#"{"vectors":[{"id":"a","vector":[1,2]}]} ]"#,
             r#"{"vectors":{"id":"a"}}"#,
             r#"{"vectors":[{"id":"a","vector":[1e999999]}]}"#,
+            r#"{"vectors":[{"id":"a","vector":"AACAPw=="},{"id":"b","vector":"AACAPw"}]}"#,
+            r#"{"vectors":[{"id":"a","vector":"AACAPwAAgA=="}]}"#,
+            r#"{"vectors":[{"id":"a","vector":"AACAPw=="}],"x":}"#,
+            r#"{"vectors":[{"id":"a","vector":7}]}"#,
             "\n  {\"vectors\": [\n {\"id\": \"a\", \"vector\": [1, true]}]}",
             "",
             "null",
@@ -242,7 +258,12 @@ mod tests {
                 (message::<CreateCollectionRequest>(json), message_tracking_paths::<CreateCollectionRequest>(json));
             assert_eq!(now, before, "{json}");
         }
-        let searches = [r#"{"vector":[1],"limit":"ten"}"#, r#"{"vector":[1],"limit":-1}"#, r#"{"vector":[[1]]}"#];
+        let searches = [
+            r#"{"vector":[1],"limit":"ten"}"#,
+            r#"{"vector":[1],"limit":-1}"#,
+            r#"{"vector":[[1]]}"#,
+            r#"{"vector":"AAC"}"#,
+        ];
         for json in searches {
             assert_eq!(message::<SearchRequest>(json), message_tracking_paths::<SearchRequest>(json), "{json}");
         }
@@ -264,6 +285,16 @@ mod tests {
     fn huge_numbers_become_infinite_f32_for_the_engine_to_reject() {
         let req: SearchRequest = parse_json(br#"{"vector":[1e300]}"#).expect("parses");
         assert!(req.vector[0].is_infinite());
+    }
+
+    #[test]
+    fn base64_vectors_decode_to_the_array_values() {
+        let req: UpsertRequest =
+            parse_json(br#"{"vectors":[{"id":"a","vector":"AACAPwAAAAA="},{"id":"b","vector":[1,0]}]}"#)
+                .expect("parses");
+        assert_eq!(req.vectors[0].vector, req.vectors[1].vector);
+        let req: SearchRequest = parse_json(br#"{"vector":"AACAPwAAAAA="}"#).expect("parses");
+        assert_eq!(req.vector, vec![1.0, 0.0]);
     }
 
     #[test]

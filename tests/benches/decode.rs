@@ -7,7 +7,8 @@
 //! name the field in the error message) with always decoding through `serde_path_to_error` (the
 //! server before), plain `serde_json` and a syntax-only pass (`IgnoredAny`, the floor for any
 //! serde_json-based decoder). Also measures a body whose last float is a string (the error path:
-//! two parses in the server's way). Prints CPU microseconds per vector (thread CPU time, so other
+//! two parses in the server's way), and the same points with base64 vectors (little-endian f32, the
+//! optional encoding of the SDKs). Prints CPU microseconds per vector (thread CPU time, so other
 //! load on the machine does not inflate it), all variants measured in one run, interleaved.
 #![allow(clippy::print_stdout)]
 
@@ -15,6 +16,7 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use vectorizer_core::testdata::GaussianMixture;
+use vectorizer_sdk_types::vector::encode_base64;
 use vectorizer_sdk_types::{PointInput, UpsertRequest};
 
 const DIM: usize = 128;
@@ -55,9 +57,16 @@ fn main() {
         body.len() as f64 / (BATCH * DIM) as f64
     );
     println!();
+    let b64_body = base64_body(&req);
+    println!(
+        "same points with base64 vectors (little-endian f32): {} bytes ({:.2} bytes per float)",
+        b64_body.len(),
+        b64_body.len() as f64 / (BATCH * DIM) as f64
+    );
+    println!();
     let bad = bad_body(&body);
     let binary: Vec<u8> = req.vectors.iter().flat_map(|p| p.vector.iter().flat_map(|x| x.to_le_bytes())).collect();
-    let variants: [Variant<'_>; 7] = [
+    let variants: [Variant<'_>; 8] = [
         ("server now: from_slice, serde_path_to_error only on failure", &body, &|b| {
             black_box(decode_server(b).expect("decode"));
         }),
@@ -75,6 +84,9 @@ fn main() {
         }),
         ("error in the last float, server before", &bad, &|b| {
             black_box(decode_path_to_error(b).expect_err("bad body"));
+        }),
+        ("base64 vectors, server now (from_slice)", &b64_body, &|b| {
+            black_box(decode_server(b).expect("decode"));
         }),
         ("little-endian f32 bytes (binary encoding, for scale)", &binary, &|b| {
             let v: Vec<f32> = b.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().expect("4 bytes"))).collect();
@@ -101,6 +113,15 @@ fn main() {
     for ((name, _, _), us) in variants.iter().zip(&medians) {
         println!("| {name} | {us:.2} | {:.2}x |", us / before);
     }
+}
+
+/// `req` with every vector as a base64 string; checked to decode to the same request.
+fn base64_body(req: &UpsertRequest) -> Vec<u8> {
+    let vectors: Vec<serde_json::Value> =
+        req.vectors.iter().map(|p| serde_json::json!({"id": p.id, "vector": encode_base64(&p.vector)})).collect();
+    let body = serde_json::to_vec(&serde_json::json!({ "vectors": vectors })).expect("encode");
+    assert_eq!(&decode_server(&body).expect("base64 body decodes"), req);
+    body
 }
 
 /// A row of the table: name, input, decoder.

@@ -39,8 +39,11 @@ class AsyncClient:
         api_key: str | None = None,
         timeout: float = 30.0,
         read_preference: str = "master",
+        vector_encoding: str = "array",
     ) -> None:
-        self._client = Client(url, api_key=api_key, timeout=timeout, read_preference=read_preference)
+        self._client = Client(
+            url, api_key=api_key, timeout=timeout, read_preference=read_preference, vector_encoding=vector_encoding
+        )
 
     @property
     def endpoints(self) -> list[str]:

@@ -296,6 +296,7 @@ class Client:
         api_key: str | None = None,
         timeout: float = 30.0,
         read_preference: str = "master",
+        vector_encoding: str = "array",
     ) -> Client: ...
     @property
     def endpoints(self) -> list[str]: ...

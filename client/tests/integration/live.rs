@@ -2,7 +2,7 @@
 //! message when unset — `scripts/sdk/test.sh` sets it in CI).
 
 use vectorizer_client::types::{CreateCollectionRequest, Metric, PointInput, ReplicationRole, SearchRequest};
-use vectorizer_client::{Client, ErrorClass, WriteConcern, WriteOptions};
+use vectorizer_client::{Client, ClientConfig, ErrorClass, VectorEncoding, WriteConcern, WriteOptions};
 
 use crate::support::{Vectorizer, vectorizer_bin};
 
@@ -181,4 +181,38 @@ async fn write_concerns_on_a_single_node_and_cluster_view_outside_cluster_mode()
     if let Some(stats) = stats.stats {
         assert_eq!(stats.ops_discarded_on_rejoin, None, "a node that never rejoined discarded nothing");
     }
+}
+
+#[tokio::test]
+async fn base64_vector_encoding_round_trips_exact_values() {
+    let Some(bin) = vectorizer_bin() else {
+        eprintln!("SKIPPED: VECTORIZER_BIN is not set");
+        return;
+    };
+    let node = Vectorizer::start(&bin, &[]);
+    let config = ClientConfig::new([&node.url]).expect("config").vector_encoding(VectorEncoding::Base64);
+    let client = Client::new(config).expect("client");
+    let req = CreateCollectionRequest { name: "b64".into(), dimension: 4, metric: Metric::Euclidean, hnsw: None };
+    client.create_collection(&req).await.expect("create");
+    let a = vec![1.0 / 3.0, -0.0, f32::MIN_POSITIVE, 1.0e30];
+    let b = vec![0.1, 0.2, 0.3, f32::MAX];
+    let points = vec![
+        PointInput { id: "a".into(), vector: a.clone(), payload: payload(serde_json::json!({"k": 1})) },
+        PointInput { id: "b".into(), vector: b.clone(), payload: None },
+    ];
+    assert_eq!(client.upsert("b64", points).await.expect("upsert").affected, 2);
+    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    let got = client.get("b64", "a").await.expect("get a");
+    assert_eq!(bits(&got.vector), bits(&a));
+    assert_eq!(got.payload, payload(serde_json::json!({"k": 1})));
+    assert_eq!(bits(&client.get("b64", "b").await.expect("get b").vector), bits(&b));
+
+    let search = SearchRequest { vector: b.clone(), limit: 1, with_payload: false, exact: true, ef_search: None };
+    let hits = client.search("b64", &search).await.expect("search");
+    assert_eq!((hits[0].id.as_str(), hits[0].score), ("b", 0.0));
+    // The engine's checks apply as for arrays: a NaN sent as base64 is refused, nothing written.
+    let nan = vec![PointInput { id: "nan".into(), vector: vec![f32::NAN, 0.0, 0.0, 0.0], payload: None }];
+    let err = client.upsert("b64", nan).await.expect_err("NaN");
+    assert_eq!((err.code(), err.http_status()), ("invalid_argument", Some(400)));
+    assert_eq!(client.get_collection("b64").await.expect("info").vector_count, 2);
 }

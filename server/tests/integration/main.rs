@@ -3,11 +3,13 @@
 //!
 //! - `requests`: inputs the server rejects before the engine is called (JSON, content type, size,
 //!   routing) plus the replication routes without replication, and health.
+//! - `base64_vectors`: vectors sent as base64 strings (same values, same checks as arrays).
 //! - `engine_errors`: inputs the engine rejects, and the happy paths (need the real engine).
 //! - `replication`: the replication routes over a running replication runtime (loopback listener).
 //! - `metrics`: `GET /metrics` (format, HTTP metrics labelled by route template, engine gauges).
 //! - `openapi`: the generated document against `docs/openapi.json`, the router and real answers.
 
+mod base64_vectors;
 mod engine_errors;
 mod metrics;
 mod openapi;

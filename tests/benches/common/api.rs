@@ -6,6 +6,7 @@
 //! call and the server's message (a benchmark that silently counts failures would lie).
 
 use vectorizer_core::model::Metric;
+use vectorizer_sdk_types::vector::encode_base64;
 use vectorizer_sdk_types::{
     CollectionInfo, CreateCollectionRequest, PointInput, SearchRequest, SearchResponse, UpsertRequest,
 };
@@ -39,8 +40,35 @@ pub fn create_collection(c: &mut KeepAlive, dim: usize, metric: Metric) {
     check("create collection", status, &answer);
 }
 
+/// How vectors are written in the upsert bodies the benchmarks send.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VectorEncoding {
+    /// JSON arrays of numbers.
+    Array,
+    /// Base64 strings of the little-endian float32 bytes.
+    Base64,
+}
+
+impl VectorEncoding {
+    /// `"array"` or `"base64"`, as in the benchmarks' `encoding=` option.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Array => "array",
+            Self::Base64 => "base64",
+        }
+    }
+}
+
 /// Upsert bodies: `data` cut into batches of `batch`, ids = indices (offset by `first_id`).
 pub fn upsert_bodies(data: &[Vec<f32>], batch: usize, first_id: usize) -> Vec<Vec<u8>> {
+    upsert_bodies_as(data, batch, first_id, VectorEncoding::Array)
+}
+
+/// [`upsert_bodies`] with the vectors written as `encoding`.
+pub fn upsert_bodies_as(data: &[Vec<f32>], batch: usize, first_id: usize, encoding: VectorEncoding) -> Vec<Vec<u8>> {
+    if encoding == VectorEncoding::Base64 {
+        return base64_upsert_bodies(data, batch, first_id);
+    }
     data.chunks(batch)
         .enumerate()
         .map(|(b, chunk)| {
@@ -54,6 +82,22 @@ pub fn upsert_bodies(data: &[Vec<f32>], batch: usize, first_id: usize) -> Vec<Ve
                 })
                 .collect();
             serde_json::to_vec(&UpsertRequest { vectors }).expect("encode upsert")
+        })
+        .collect()
+}
+
+fn base64_upsert_bodies(data: &[Vec<f32>], batch: usize, first_id: usize) -> Vec<Vec<u8>> {
+    data.chunks(batch)
+        .enumerate()
+        .map(|(b, chunk)| {
+            let vectors: Vec<serde_json::Value> = chunk
+                .iter()
+                .enumerate()
+                .map(|(i, v)| {
+                    serde_json::json!({"id": (first_id + b * batch + i).to_string(), "vector": encode_base64(v)})
+                })
+                .collect();
+            serde_json::to_vec(&serde_json::json!({ "vectors": vectors })).expect("encode upsert")
         })
         .collect()
 }

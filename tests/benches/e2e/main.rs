@@ -4,7 +4,7 @@
 //! cargo build --release -p vectorizer-server
 //! VECTORIZER_BIN=$PWD/target/x86_64-unknown-linux-gnu/release/vectorizer \
 //!     cargo bench -p vectorizer-tests --bench e2e -- [--quick] [--no-sweep] [--no-uniform] \
-//!         [n=N] [clients=C] [runs=R] [passes=P] [queries=Q]
+//!         [n=N] [clients=C] [runs=R] [passes=P] [queries=Q] [encoding=array|base64]
 //! ```
 //! Measures ingest (batches of 100 x 128-d from C concurrent keep-alive clients, fsync `always` and
 //! `os`: acknowledged vectors/s and time until fully indexed), search (ONE keep-alive client,
@@ -13,7 +13,8 @@
 //! (`GaussianMixture::standard`) and uniform data (the hard case). Every measurement is repeated
 //! `runs` times and the median printed with its spread; the load average is recorded at start and
 //! end because the machine is shared. `--quick` = 10k vectors, 200 queries, 1 run (a smoke run).
-//! Defaults: n=100000, clients=8, runs=3, passes=5 (search), queries=1000.
+//! Defaults: n=100000, clients=8, runs=3, passes=5 (search), queries=1000, encoding=array (how the
+//! ingest bodies write vectors: JSON number arrays, or base64 strings of little-endian float32).
 //! Profiling: `BENCH_PERF=<dir>` records each phase with `perf` (see `common/profile.rs`).
 //!
 //! Prints Markdown tables; there are no pass/fail thresholds (the targets are shown as ratios).
@@ -32,7 +33,7 @@ use std::time::Instant;
 use vectorizer_core::model::{DEFAULT_EF_SEARCH, Metric};
 use vectorizer_tests::{Node, NodeOptions, vectorizer_bin};
 
-use common::api;
+use common::api::{self, VectorEncoding};
 use common::keepalive::KeepAlive;
 use common::machine;
 use common::measure::{Table, loadavg_text, median, ms, ratio, spread, thousands};
@@ -71,6 +72,8 @@ struct Options {
     sweep: bool,
     /// Skip the uniform data set (`--no-uniform`).
     uniform: bool,
+    /// How the ingest bodies write vectors (`encoding=array|base64`).
+    encoding: VectorEncoding,
 }
 
 fn options() -> Options {
@@ -81,12 +84,17 @@ fn options() -> Options {
     };
     for a in &args {
         let known = ["--quick", "--bench", "--no-sweep", "--no-uniform"].contains(&a.as_str())
-            || ["n=", "clients=", "runs=", "passes=", "queries="].iter().any(|k| a.starts_with(k));
+            || ["n=", "clients=", "runs=", "passes=", "queries=", "encoding="].iter().any(|k| a.starts_with(k));
         assert!(
             known,
-            "unknown argument {a:?}; expected --quick, --no-sweep, --no-uniform, n=N, clients=C, runs=R, passes=P, queries=Q"
+            "unknown argument {a:?}; expected --quick, --no-sweep, --no-uniform, n=N, clients=C, runs=R, passes=P, queries=Q, encoding=array|base64"
         );
     }
+    let encoding = match args.iter().find_map(|a| a.strip_prefix("encoding=")) {
+        None | Some("array") => VectorEncoding::Array,
+        Some("base64") => VectorEncoding::Base64,
+        Some(other) => panic!("encoding={other:?}: expected array or base64"),
+    };
     let runs = value("runs").unwrap_or(if quick { 1 } else { 3 });
     Options {
         n: value("n").unwrap_or(if quick { 10_000 } else { 100_000 }),
@@ -97,6 +105,7 @@ fn options() -> Options {
         quick,
         sweep: !args.iter().any(|a| a == "--no-sweep"),
         uniform: !args.iter().any(|a| a == "--no-uniform"),
+        encoding,
     }
 }
 
@@ -131,6 +140,7 @@ fn main() {
          {} queries, k={K}, {} runs per ingest/restart measurement and {} passes per search setting (median shown)",
         opts.n, opts.clients, opts.queries, opts.runs, opts.passes
     );
+    println!("- vector encoding of the ingest bodies: {} (`encoding=`)", opts.encoding.name());
     if let Ok(extra) = std::env::var(NODE_ENV) {
         println!("- node environment ({NODE_ENV}): {extra}");
     }
@@ -142,7 +152,7 @@ fn main() {
     let uniform = opts.uniform.then(|| data::uniform_set(opts.n, opts.queries, DIM, K, METRIC));
 
     // Ingest, clustered: every run on a fresh node; the last node of each mode is kept.
-    let bodies = api::upsert_bodies(&clustered.data, BATCH, 0);
+    let bodies = api::upsert_bodies_as(&clustered.data, BATCH, 0, opts.encoding);
     let mut ingest_rows = Vec::new();
     let mut kept = Vec::new();
     for fsync in ["always", "os"] {
@@ -182,7 +192,7 @@ fn main() {
     let uniform_search = uniform.as_ref().map(|uniform| {
         eprintln!("ingest + search uniform...");
         let node = start_node("os");
-        let bodies = api::upsert_bodies(&uniform.data, BATCH, 0);
+        let bodies = api::upsert_bodies_as(&uniform.data, BATCH, 0, opts.encoding);
         let run = ingest::run("uniform-os", &node, &bodies, opts.n, opts.clients, Some(&uniform.data), true);
         drop(bodies);
         ingest_rows.push(("uniform, fsync os (1 run, with read-your-writes check)".into(), vec![run]));
