@@ -119,9 +119,20 @@ const FAILOVER_TIMEOUT: Duration = Duration::from_millis(1500);
 /// Generous bound for anything that should happen "soon" on a loaded 2-core machine.
 const PATIENCE: Duration = Duration::from_secs(30);
 
+/// A loopback port that was free a moment ago and that no other test of this process was given:
+/// the kernel may hand a just-released ephemeral port out again, and one cluster must never get the
+/// same port twice (its config is refused) nor another test's.
 fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    l.local_addr().expect("addr").port()
+    static HANDED_OUT: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    loop {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = l.local_addr().expect("addr").port();
+        let mut handed_out = HANDED_OUT.lock().expect("port registry");
+        if !handed_out.contains(&port) {
+            handed_out.push(port);
+            return port;
+        }
+    }
 }
 
 fn nodes(priorities: &[u32]) -> Vec<ClusterNode> {
