@@ -1,8 +1,8 @@
 //! Shared state of the request handlers and the bridge from async handlers to the synchronous engine.
 //!
 //! Invariants:
-//! - Engine calls that may touch the disk, wait for an fsync or run long (writes, searches,
-//!   snapshots) never run on the async worker threads; they run in `tokio::task::spawn_blocking`,
+//! - Engine calls that may touch the disk or wait for an fsync (writes, snapshots, status) never
+//!   run on the async worker threads; they run in `tokio::task::spawn_blocking`,
 //!   and a task that panics or is cancelled becomes a 500, never a panic of the server.
 //! - Only lookups that read memory under the engine's short-held locks (a point by id, a
 //!   collection's description) run inline through [`AppState::read_inline`]: handing them to the
