@@ -26,19 +26,41 @@ impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
-        check_content_type(req.headers())?;
-        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
-            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::new(
-                    ErrorCode::PayloadTooLarge,
-                    format!("request body exceeds the limit of {} bytes (http.max_body_bytes)", state.max_body_bytes),
-                )
-            } else {
-                ApiError::new(ErrorCode::MalformedJson, format!("cannot read the request body: {rejection}"))
-            }
-        })?;
+        let bytes = read_json_body(req, state).await?;
         parse_json(&bytes).map(ApiJson)
     }
+}
+
+/// A JSON request body of type `T` and its length in bytes (for handlers whose work is proportional
+/// to the body and that pick where to run it by its size).
+#[derive(Debug)]
+pub struct SizedJson<T> {
+    pub value: T,
+    pub body_len: usize,
+}
+
+impl<T: DeserializeOwned> FromRequest<AppState> for SizedJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
+        let bytes = read_json_body(req, state).await?;
+        parse_json(&bytes).map(|value| SizedJson { value, body_len: bytes.len() })
+    }
+}
+
+/// The body of a request declared JSON, within `http.max_body_bytes`.
+async fn read_json_body(req: Request, state: &AppState) -> Result<Bytes, ApiError> {
+    check_content_type(req.headers())?;
+    Bytes::from_request(req, state).await.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(
+                ErrorCode::PayloadTooLarge,
+                format!("request body exceeds the limit of {} bytes (http.max_body_bytes)", state.max_body_bytes),
+            )
+        } else {
+            ApiError::new(ErrorCode::MalformedJson, format!("cannot read the request body: {rejection}"))
+        }
+    })
 }
 
 fn check_content_type(headers: &HeaderMap) -> Result<(), ApiError> {

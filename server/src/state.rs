@@ -1,12 +1,14 @@
 //! Shared state of the request handlers and the bridge from async handlers to the synchronous engine.
 //!
 //! Invariants:
-//! - Engine calls that may touch the disk or wait for an fsync (writes, snapshots, status) never
-//!   run on the async worker threads; they run in `tokio::task::spawn_blocking`,
-//!   and a task that panics or is cancelled becomes a 500, never a panic of the server.
-//! - Only lookups that read memory under the engine's short-held locks (a point by id, a
-//!   collection's description) run inline through [`AppState::read_inline`]: handing them to the
-//!   blocking pool costs two thread wake-ups, more than the lookup itself.
+//! - Engine calls that may wait for an fsync, a lock held across I/O, or a large file operation
+//!   (snapshots, status, large writes, fsync waits) never run on the async worker threads; they run
+//!   in `tokio::task::spawn_blocking`, and a task that panics or is cancelled becomes a 500, never
+//!   a panic of the server.
+//! - Calls that never wait run inline through [`AppState::run_inline`]: lookups that read memory
+//!   under the engine's short-held locks (a point by id, a collection's description), and small
+//!   writes through `Engine::try_commit_nowait` (its page-cache append included; `write.rs`).
+//!   Handing them to the blocking pool costs two thread wake-ups, more than the call itself.
 //! - Searches (CPU-bound, no I/O) run through [`AppState::compute`]: on the calling worker thread
 //!   inside `tokio::task::block_in_place`, which first hands the worker's other tasks to another
 //!   thread, so the request itself waits for no thread hand-off; a panic becomes a 500 there too.
@@ -82,7 +84,17 @@ impl AppState {
     /// Runs the in-memory lookup `f` on the calling async worker (see the module invariants: only
     /// for reads that take no I/O and hold the engine's locks briefly).
     pub fn read_inline<T>(&self, f: impl FnOnce(&Engine) -> Result<T, CoreError>) -> Result<T, ApiError> {
-        f(&self.engine).map_err(ApiError::from)
+        self.run_inline(f)
+    }
+
+    /// Runs `f` on the calling async worker; a panic becomes a 500. Only for calls that never
+    /// wait: lookups, and writes through `Engine::try_commit_nowait` (see `write.rs`).
+    pub fn run_inline<T>(&self, f: impl FnOnce(&Engine) -> Result<T, CoreError>) -> Result<T, ApiError> {
+        let engine = &self.engine;
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(engine))) {
+            Ok(result) => result.map_err(ApiError::from),
+            Err(_) => Err(handler_panicked()),
+        }
     }
 
     /// Runs the CPU-bound engine call `f` (no I/O, no fsync wait) on the calling thread, with the
@@ -102,7 +114,7 @@ impl AppState {
             tokio::task::block_in_place(|| std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(engine))));
         match result {
             Ok(result) => result.map_err(ApiError::from),
-            Err(_) => Err(ApiError::internal("the request handler panicked (see the server log)")),
+            Err(_) => Err(handler_panicked()),
         }
     }
 
@@ -125,7 +137,12 @@ where
 {
     match tokio::task::spawn_blocking(f).await {
         Ok(result) => result.map_err(ApiError::from),
-        Err(join) if join.is_panic() => Err(ApiError::internal("the request handler panicked (see the server log)")),
+        Err(join) if join.is_panic() => Err(handler_panicked()),
         Err(join) => Err(ApiError::internal(format!("the request handler was cancelled: {join}"))),
     }
+}
+
+/// The 500 of a handler that panicked (the panic itself is in the server log).
+fn handler_panicked() -> ApiError {
+    ApiError::internal("the request handler panicked (see the server log)")
 }

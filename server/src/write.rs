@@ -9,18 +9,29 @@
 //!   write durable, or 504 `write_concern_timeout` saying how many did (the write itself stays
 //!   applied on the nodes that have it).
 //! - Bad query parameters are a 400 naming the parameter, checked before anything is written.
+//! - A write whose request body is at most [`INLINE_WRITE_MAX_BODY_BYTES`] is validated, appended
+//!   and applied on the async worker that parsed it, when the engine's writer lock is free and the
+//!   append does not close a log segment (`Engine::try_commit_nowait`); otherwise, and for larger
+//!   bodies, the whole write runs on the blocking pool. An inline write then awaits its fsync
+//!   (`fsync: always`) without holding a thread; the fsync itself runs on the blocking pool. Either
+//!   way the write is acknowledged only once durable.
 
 use std::time::Duration;
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use vectorizer_core::CoreError;
-use vectorizer_core::engine::{Engine, NodeRole};
+use vectorizer_core::engine::{Engine, NodeRole, NowaitCommit, PreparedWrite};
 use vectorizer_core::replication::write_concern::{self, WriteConcern};
 use vectorizer_sdk_types::{ErrorCode, WriteResponse};
 
 use crate::error::ApiError;
 use crate::state::AppState;
+
+/// Largest request body whose write runs on the async worker (see the module invariants). The
+/// validation and encoding it takes cost less than parsing the body did, and the append writes a
+/// log record of about that size to the page cache. The same bound as a replica's inline applies.
+pub const INLINE_WRITE_MAX_BODY_BYTES: usize = 64 * 1024;
 
 /// Largest accepted `timeout_ms`.
 pub const MAX_WRITE_TIMEOUT_MS: u64 = 300_000;
@@ -87,13 +98,38 @@ impl FromRequestParts<AppState> for WriteOptions {
     }
 }
 
-/// Runs the write `f` under the lease gate and waits for the requested durability.
-pub async fn write<F>(state: &AppState, opts: WriteOptions, f: F) -> Result<WriteResponse, ApiError>
+/// Where a write may run: see the module invariants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WritePlace {
+    /// Try the async worker first (a body of at most [`INLINE_WRITE_MAX_BODY_BYTES`]).
+    InlineIfFree,
+    /// The blocking pool.
+    Blocking,
+}
+
+impl WritePlace {
+    /// The place for a write whose request body is `body_len` bytes.
+    pub fn for_body(body_len: usize) -> Self {
+        if body_len <= INLINE_WRITE_MAX_BODY_BYTES { Self::InlineIfFree } else { Self::Blocking }
+    }
+}
+
+/// Runs the write that `prepare` validates under the lease gate, and waits for the requested
+/// durability.
+pub async fn write<F>(
+    state: &AppState,
+    opts: WriteOptions,
+    place: WritePlace,
+    prepare: F,
+) -> Result<WriteResponse, ApiError>
 where
-    F: FnOnce(&Engine) -> Result<WriteResponse, CoreError> + Send + 'static,
+    F: FnOnce(&Engine) -> Result<PreparedWrite, CoreError> + Send + 'static,
 {
     check_lease(state)?;
-    let written = state.run(f).await?;
+    let written = match place {
+        WritePlace::InlineIfFree => commit_inline_if_free(state, prepare).await?,
+        WritePlace::Blocking => state.run(move |engine| engine.commit(prepare(engine)?)).await?,
+    };
     if opts.w == WriteConcern::One {
         return Ok(written);
     }
@@ -105,6 +141,22 @@ where
     write_concern::wait(replication.shared(), written.offset, opts.w, opts.timeout, members).await?;
     check_lease(state)?;
     Ok(written)
+}
+
+/// Validates, appends and applies on this worker when nothing would block, then awaits the fsync
+/// (group commit: only the waiter that leads an fsync uses a blocking thread); a write that could
+/// not be committed without waiting goes to the blocking pool whole.
+async fn commit_inline_if_free<F>(state: &AppState, prepare: F) -> Result<WriteResponse, ApiError>
+where
+    F: FnOnce(&Engine) -> Result<PreparedWrite, CoreError> + Send + 'static,
+{
+    let attempt = state.run_inline(|engine| Ok(engine.try_commit_nowait(prepare(engine)?)))?;
+    let applied = match attempt {
+        NowaitCommit::Applied(applied) => applied,
+        NowaitCommit::Failed(e) => return Err(ApiError::from(e)),
+        NowaitCommit::WouldBlock(prepared) => return state.run(move |engine| engine.commit(prepared)).await,
+    };
+    state.engine.finish_write_async(applied).await.map_err(ApiError::from)
 }
 
 /// Cluster mode, on the master: 503 `no_quorum` unless the controller lease is valid.

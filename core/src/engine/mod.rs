@@ -1,8 +1,9 @@
 //! The database engine of one node: collections in memory, the write path, search, snapshots and
 //! recovery.
 //!
-//! Write path (the only way state changes):
-//! 1. validate the request against limits and the collection's config (outside any lock);
+//! Write path (the only way state changes; `write_path.rs`):
+//! 1. validate the request against limits and the collection's config and encode the op (outside
+//!    any lock);
 //! 2. take the writer lock, re-check the collection still exists, append the encoded op to the log
 //!    (the log assigns the offset under its own append lock), apply it in memory, release;
 //! 3. wait until the log says the offset is durable (group commit), then acknowledge.
@@ -20,6 +21,7 @@ mod rollback;
 mod snapshot_body;
 mod state;
 mod workers;
+mod write_path;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -29,19 +31,19 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use parking_lot::{Mutex, RwLock};
 use vectorizer_sdk_types as wire;
 
-use crate::codec;
 use crate::error::{CoreError, Result};
-use crate::model::{self, EF_SEARCH_RANGE, Limits, Op};
+use crate::model::{self, EF_SEARCH_RANGE, Limits};
 use crate::storage::log::OpLog;
 use crate::storage::snapshot::{self, SnapshotWriter};
 use crate::storage::{FsyncPolicy, Retention};
 
 use dirlock::DirLock;
-use state::{State, StateCell};
+use state::StateCell;
 use workers::Workers;
 
 pub use replication_hooks::NodeRole;
 pub use rollback::RollbackReport;
+pub use write_path::{AppliedWrite, NowaitCommit, PreparedWrite};
 
 /// Everything the engine needs to open a data directory.
 #[derive(Debug, Clone)]
@@ -242,46 +244,22 @@ impl Engine {
 
     /// Creates a collection.
     pub fn create_collection(&self, req: &wire::CreateCollectionRequest) -> Result<wire::WriteResponse> {
-        let config = model::validate_create(req)?;
-        self.write(|state| {
-            if state.exists(&config.name) {
-                return Err(CoreError::CollectionExists { name: config.name.clone() });
-            }
-            Ok(Op::CreateCollection(config))
-        })
+        self.commit(self.prepare_create_collection(req)?)
     }
 
     /// Deletes a collection and all its points.
     pub fn delete_collection(&self, name: &str) -> Result<wire::WriteResponse> {
-        model::validate_collection_name("name", name)?;
-        self.write(|state| {
-            state.get(name)?;
-            Ok(Op::DeleteCollection { name: name.to_owned() })
-        })
+        self.commit(self.prepare_delete_collection(name)?)
     }
 
     /// Inserts or replaces points.
     pub fn upsert(&self, collection: &str, req: wire::UpsertRequest) -> Result<wire::WriteResponse> {
-        let coll = self.state.current().get(collection)?;
-        let points = model::validate_points(&coll.config, req.vectors, &self.config.limits)?;
-        self.write(|state| {
-            // The collection may have been deleted (and even re-created with another dimension)
-            // since validation: only the very same collection object is acceptable.
-            match state.get(collection) {
-                Ok(current) if Arc::ptr_eq(&current, &coll) => {}
-                _ => return Err(CoreError::CollectionNotFound { name: collection.to_owned() }),
-            }
-            Ok(Op::Upsert { collection: collection.to_owned(), points })
-        })
+        self.commit(self.prepare_upsert(collection, req)?)
     }
 
     /// Removes points by id; unknown ids are ignored (`affected` counts the removed ones).
     pub fn delete_points(&self, collection: &str, req: &wire::DeletePointsRequest) -> Result<wire::WriteResponse> {
-        model::validate_ids(&req.ids, &self.config.limits)?;
-        self.write(|state| {
-            state.get(collection)?;
-            Ok(Op::Delete { collection: collection.to_owned(), ids: req.ids.clone() })
-        })
+        self.commit(self.prepare_delete_points(collection, req)?)
     }
 
     /// Replaces the payload of one existing point.
@@ -291,14 +269,7 @@ impl Engine {
         id: &str,
         payload: Option<&wire::Payload>,
     ) -> Result<wire::WriteResponse> {
-        model::validate_point_id("id", id)?;
-        let payload = payload.map(|p| model::encode_payload("payload", p, &self.config.limits)).transpose()?;
-        self.write(|state| {
-            if !state.get(collection)?.contains(id) {
-                return Err(CoreError::PointNotFound { collection: collection.to_owned(), id: id.to_owned() });
-            }
-            Ok(Op::SetPayload { collection: collection.to_owned(), id: id.to_owned(), payload })
-        })
+        self.commit(self.prepare_set_payload(collection, id, payload)?)
     }
 
     /// Reads one point.
@@ -473,45 +444,6 @@ impl Engine {
             tracing::error!(error = %e, "final snapshot failed; the log still holds every write");
         }
         self.log.sync()
-    }
-
-    /// The single write path: build the op from current state, append, apply, wait for durability.
-    fn write(&self, build: impl FnOnce(&State) -> Result<Op>) -> Result<wire::WriteResponse> {
-        let (offset, affected) = {
-            let mut gate = self.gate.lock();
-            if gate.closed {
-                return Err(CoreError::Unavailable { reason: "the node is shutting down".into() });
-            }
-            if let Some(reason) = &gate.failed {
-                return Err(CoreError::Unavailable { reason: reason.clone() });
-            }
-            if let NodeRole::Replica { master_http } = &*self.role.read() {
-                return Err(CoreError::ReadOnlyReplica { master: master_http.clone() });
-            }
-            let state = self.state.current();
-            let op = build(&state)?;
-            let bytes = codec::encode_op_to_vec(&op);
-            let offset = self.log.append(self.epoch(), now_ms(), &bytes)?;
-            match state.apply(offset, op) {
-                Ok(affected) => (offset, affected),
-                Err(e) => {
-                    gate.failed = Some(format!("applying op {offset} failed: {e}; restart the node"));
-                    tracing::error!(offset, error = %e, "apply failed after append; refusing further writes");
-                    return Err(e);
-                }
-            }
-        };
-        if let Some(workers) = self.workers.lock().as_ref() {
-            workers.notify_linkers();
-        }
-        if let Err(e) = self.log.wait_durable(offset) {
-            let mut gate = self.gate.lock();
-            gate.failed = Some(format!("fsync failed at offset {offset}: {e}; restart the node"));
-            tracing::error!(offset, error = %e, "fsync failed; refusing further writes");
-            return Err(e);
-        }
-        self.ops_since_snapshot.fetch_add(1, Ordering::SeqCst);
-        Ok(wire::WriteResponse { offset, affected })
     }
 }
 

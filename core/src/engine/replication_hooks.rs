@@ -134,17 +134,23 @@ impl Engine {
         Ok(last)
     }
 
-    /// Whether [`Engine::wait_replicated_durable`] would return `Ok` for `offset` at once (lets an
-    /// async caller skip the hand-off to a blocking thread).
-    pub fn replicated_durable_now(&self, offset: u64) -> bool {
-        self.log.is_durable(offset)
-    }
-
     /// Blocks until the replicated records up to `offset` are durable per the fsync policy (group
     /// commit: one fsync serves every waiter). A failed fsync stops the engine (it cannot know
     /// what reached the disk); an offset that is not (or no longer) in the log is only reported.
     pub fn wait_replicated_durable(&self, offset: u64) -> Result<()> {
-        match self.log.wait_durable(offset) {
+        let durable = self.log.wait_durable(offset);
+        self.replicated_durability(offset, durable)
+    }
+
+    /// [`Engine::wait_replicated_durable`] for async callers: no thread waits for another
+    /// waiter's fsync (`OpLog::wait_durable_async`).
+    pub async fn wait_replicated_durable_async(&self, offset: u64) -> Result<()> {
+        let durable = self.log.wait_durable_async(offset).await;
+        self.replicated_durability(offset, durable)
+    }
+
+    fn replicated_durability(&self, offset: u64, durable: Result<()>) -> Result<()> {
+        match durable {
             Ok(()) => Ok(()),
             Err(e @ CoreError::InvalidArgument { .. }) => Err(e),
             Err(e) => {

@@ -46,6 +46,16 @@ fn reopen(engine: Arc<Engine>, dir: &std::path::Path) -> Arc<Engine> {
     Engine::open(config(dir)).expect("reopen")
 }
 
+/// A crash-like stop (no final snapshot, no shutdown), then a reopen of the same directory.
+fn crash_and_reopen(engine: Arc<Engine>, cfg: EngineConfig) -> Arc<Engine> {
+    engine.gate.lock().closed = true;
+    if let Some(w) = engine.workers.lock().take() {
+        w.stop();
+    }
+    drop(engine);
+    Engine::open(cfg).expect("reopen")
+}
+
 #[test]
 fn crud_and_search_round_trip() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -434,3 +444,4 @@ fn interrupted_install_is_completed_at_start_up() {
 }
 
 mod rollback;
+mod write_path;

@@ -7,6 +7,11 @@
 //! one fsync is in flight; a waiter whose record was written after that fsync started waits for the
 //! next one, and one fsync releases every waiter it covers.
 //!
+//! Waiters come in two kinds that share the protocol: blocking threads ([`GroupCommit::wait_durable`],
+//! parked on a condvar) and async tasks (`OpLog::wait_durable_async`, parked on a
+//! `tokio::sync::Notify` at no thread's cost; only a task that must lead an fsync hands it to the
+//! blocking pool). Every change of the watermark, the in-flight flag or the poison wakes both kinds.
+//!
 //! After an fsync fails the log is poisoned: the page cache state of the file is unknown (a failed
 //! fsync may have dropped dirty pages), so every later append and wait fails until restart, where
 //! recovery re-reads what is really on disk.
@@ -34,7 +39,20 @@ struct SyncState {
 pub(crate) struct GroupCommit {
     state: Mutex<SyncState>,
     changed: Condvar,
+    /// The same signal as `changed`, for async waiters.
+    changed_async: tokio::sync::Notify,
     poisoned: AtomicBool,
+}
+
+/// What a waiter for an offset does next ([`GroupCommit::turn`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Turn {
+    /// The offset is durable.
+    Durable,
+    /// Another waiter's fsync is in flight: wait for a change, then ask again.
+    Wait,
+    /// This waiter leads: fsync, then report through [`GroupCommit::finish_lead`].
+    Lead { generation: u64 },
 }
 
 impl GroupCommit {
@@ -42,6 +60,7 @@ impl GroupCommit {
         Self {
             state: Mutex::new(SyncState { durable, in_flight: false, generation: 0, poisoned: None }),
             changed: Condvar::new(),
+            changed_async: tokio::sync::Notify::new(),
             poisoned: AtomicBool::new(false),
         }
     }
@@ -66,7 +85,7 @@ impl GroupCommit {
         let mut st = self.state.lock();
         st.poisoned.get_or_insert(reason);
         self.poisoned.store(true, Ordering::Release);
-        self.changed.notify_all();
+        self.wake();
     }
 
     /// Records that everything up to `offset` was fsynced outside the group protocol (rotation).
@@ -74,7 +93,7 @@ impl GroupCommit {
         let mut st = self.state.lock();
         if offset > st.durable {
             st.durable = offset;
-            self.changed.notify_all();
+            self.wake();
         }
     }
 
@@ -83,7 +102,7 @@ impl GroupCommit {
         let mut st = self.state.lock();
         st.durable = st.durable.min(offset);
         st.generation += 1;
-        self.changed.notify_all();
+        self.wake();
     }
 
     /// Same as [`rewind`](Self::rewind) but sets the watermark exactly (reset to an empty log).
@@ -91,7 +110,76 @@ impl GroupCommit {
         let mut st = self.state.lock();
         st.durable = offset;
         st.generation += 1;
+        self.wake();
+    }
+
+    /// Wakes every waiter, blocking and async (call with or without `state` held).
+    fn wake(&self) {
         self.changed.notify_all();
+        self.changed_async.notify_waiters();
+    }
+
+    /// A future that completes at the next [`wake`](Self::wake). It is registered when created,
+    /// so create it before reading the state it waits on.
+    pub(crate) fn changed(&self) -> tokio::sync::futures::Notified<'_> {
+        self.changed_async.notified()
+    }
+
+    /// One non-blocking step for a waiter of `offset`: durable, wait, or lead the next fsync (then
+    /// this call marked it in flight, and the caller must call [`finish_lead`](Self::finish_lead)
+    /// whatever happens). `last_written` returns the newest written offset; it is called without
+    /// the internal mutex held. Fails if `offset` was never written or the log is poisoned.
+    pub(crate) fn turn(&self, offset: u64, last_written: &dyn Fn() -> u64) -> Result<Turn> {
+        loop {
+            {
+                let st = self.state.lock();
+                if let Some(reason) = &st.poisoned {
+                    return Err(CoreError::Unavailable { reason: reason.clone() });
+                }
+                if st.durable >= offset {
+                    return Ok(Turn::Durable);
+                }
+                if st.in_flight {
+                    return Ok(Turn::Wait);
+                }
+            }
+            // Checked only when about to lead, so a waiter never calls back into the log while
+            // holding this mutex; the order is always log state -> this mutex.
+            let last = last_written();
+            let mut st = self.state.lock();
+            if offset > last {
+                return Err(CoreError::invalid(
+                    "offset",
+                    format!("offset {offset} is not in the log (last written offset is {last})"),
+                ));
+            }
+            if st.in_flight || st.durable >= offset || st.poisoned.is_some() {
+                continue;
+            }
+            st.in_flight = true;
+            return Ok(Turn::Lead { generation: st.generation });
+        }
+    }
+
+    /// Ends the fsync led after [`Turn::Lead`]: `result` is the newest offset written before the
+    /// fsync started, or its failure (which poisons the log). Wakes every waiter.
+    pub(crate) fn finish_lead(&self, generation: u64, result: Result<u64>) -> Result<()> {
+        let mut st = self.state.lock();
+        st.in_flight = false;
+        self.wake();
+        match result {
+            Ok(covered) => {
+                if st.generation == generation {
+                    st.durable = st.durable.max(covered);
+                }
+                Ok(())
+            }
+            Err(e) => {
+                drop(st);
+                self.poison(format!("fsync of the operation log failed: {e}"));
+                Err(e)
+            }
+        }
     }
 
     /// Blocks until `offset` is durable.
@@ -106,47 +194,16 @@ impl GroupCommit {
         last_written: &dyn Fn() -> u64,
         sync_written: &dyn Fn() -> Result<u64>,
     ) -> Result<()> {
-        let mut st = self.state.lock();
         loop {
-            if let Some(reason) = &st.poisoned {
-                return Err(CoreError::Unavailable { reason: reason.clone() });
-            }
-            if st.durable >= offset {
-                return Ok(());
-            }
-            if st.in_flight {
-                self.changed.wait(&mut st);
-                continue;
-            }
-            // Checked only when about to lead, so a waiter never calls back into the log while
-            // holding this mutex; the order is always log state -> this mutex.
-            drop(st);
-            let last = last_written();
-            st = self.state.lock();
-            if offset > last {
-                return Err(CoreError::invalid(
-                    "offset",
-                    format!("offset {offset} is not in the log (last written offset is {last})"),
-                ));
-            }
-            if st.in_flight || st.durable >= offset || st.poisoned.is_some() {
-                continue;
-            }
-            st.in_flight = true;
-            let generation = st.generation;
-            drop(st);
-            let result = sync_written();
-            st = self.state.lock();
-            st.in_flight = false;
-            self.changed.notify_all();
-            match result {
-                Ok(covered) if st.generation == generation => st.durable = st.durable.max(covered),
-                Ok(_) => {}
-                Err(e) => {
-                    drop(st);
-                    self.poison(format!("fsync of the operation log failed: {e}"));
-                    return Err(e);
+            match self.turn(offset, last_written)? {
+                Turn::Durable => return Ok(()),
+                Turn::Wait => {
+                    let mut st = self.state.lock();
+                    while st.in_flight && st.durable < offset && st.poisoned.is_none() {
+                        self.changed.wait(&mut st);
+                    }
                 }
+                Turn::Lead { generation } => self.finish_lead(generation, sync_written())?,
             }
         }
     }

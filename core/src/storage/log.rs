@@ -27,7 +27,7 @@ use bytes::Bytes;
 use parking_lot::{Condvar, Mutex, RwLock};
 
 use super::fsutil::{self, FsyncCounter, io_err, read_at_most};
-use super::group_commit::{FlusherStop, GroupCommit};
+use super::group_commit::{FlusherStop, GroupCommit, Turn};
 use super::record::{self, Fixed};
 pub use super::record::{MAX_PAYLOAD_BYTES, MAX_RECORD_BYTES, Record};
 pub use super::segment::TruncatedTail;
@@ -226,6 +226,14 @@ impl OpLog {
         self.shared.write_locked(&mut st, fixed, &record.payload)
     }
 
+    /// Whether a record with a `payload_len`-byte payload goes into the active segment without
+    /// closing it first (closing a segment fsyncs it). Holds only while nothing else appends.
+    pub fn fits_active_segment(&self, payload_len: usize) -> bool {
+        let st = self.shared.state.lock();
+        let active = st.active();
+        active.len == 0 || active.len + record::encoded_len(payload_len) as u64 <= self.shared.segment_bytes
+    }
+
     /// Blocks until `offset` is durable per the policy. `Always`: group commit (one fsync serves
     /// every writer waiting at that moment). `EveryMs`/`Os`: returns at once. Fails if `offset`
     /// was never appended or the log is poisoned by a failed fsync.
@@ -242,6 +250,44 @@ impl OpLog {
                     ));
                 }
                 Ok(())
+            }
+        }
+    }
+
+    /// The async twin of [`OpLog::wait_durable`]: the same group commit, but a task that waits for
+    /// another writer's fsync holds no thread. Only the task that leads an fsync runs it on the
+    /// blocking pool; the fsync completes (and releases its waiters) even if that task is dropped.
+    pub async fn wait_durable_async(&self, offset: u64) -> Result<()> {
+        if self.shared.policy != FsyncPolicy::Always {
+            return self.wait_durable(offset);
+        }
+        let commit = &self.shared.commit;
+        loop {
+            // Registered before the state is read, so a change in between still wakes it.
+            let changed = commit.changed();
+            match commit.turn(offset, &|| self.shared.last.load(Ordering::Acquire))? {
+                Turn::Durable => return Ok(()),
+                Turn::Wait => changed.await,
+                Turn::Lead { generation } => {
+                    let shared = Arc::clone(&self.shared);
+                    let led = tokio::task::spawn_blocking(move || {
+                        let result = shared.sync_written();
+                        shared.commit.finish_lead(generation, result)
+                    });
+                    match led.await {
+                        Ok(result) => result?,
+                        // The runtime is shutting down and dropped the closure unrun: lead here.
+                        Err(join) if join.is_cancelled() => {
+                            commit.finish_lead(generation, self.shared.sync_written())?
+                        }
+                        // It panicked: the fsync's outcome is unknown, so the log is unusable.
+                        Err(join) => {
+                            let reason = format!("the fsync of the operation log did not complete: {join}");
+                            commit.poison(reason.clone());
+                            return Err(CoreError::Unavailable { reason });
+                        }
+                    }
+                }
             }
         }
     }

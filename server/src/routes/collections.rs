@@ -12,7 +12,7 @@ use vectorizer_sdk_types::{
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiPath};
 use crate::state::AppState;
-use crate::write::{WriteOptions, WriteQuery, write};
+use crate::write::{WriteOptions, WritePlace, WriteQuery, write};
 
 /// Collection routes under `/api/v1/collections`.
 pub fn router() -> OpenApiRouter<AppState> {
@@ -35,7 +35,8 @@ async fn create(
     opts: WriteOptions,
     ApiJson(req): ApiJson<CreateCollectionRequest>,
 ) -> Result<(StatusCode, Json<WriteResponse>), ApiError> {
-    let written = write(&state, opts, move |engine| engine.create_collection(&req)).await?;
+    let written =
+        write(&state, opts, WritePlace::Blocking, move |engine| engine.prepare_create_collection(&req)).await?;
     Ok((StatusCode::CREATED, Json(written)))
 }
 
@@ -73,5 +74,5 @@ async fn delete(
     ApiPath(name): ApiPath<String>,
     opts: WriteOptions,
 ) -> Result<Json<WriteResponse>, ApiError> {
-    write(&state, opts, move |engine| engine.delete_collection(&name)).await.map(Json)
+    write(&state, opts, WritePlace::Blocking, move |engine| engine.prepare_delete_collection(&name)).await.map(Json)
 }

@@ -10,9 +10,9 @@ use utoipa_axum::routes;
 use vectorizer_sdk_types::{DeletePointsRequest, ErrorResponse, PointRecord, UpsertRequest, WriteResponse};
 
 use crate::error::ApiError;
-use crate::extract::{ApiJson, ApiPath};
+use crate::extract::{ApiPath, SizedJson};
 use crate::state::AppState;
-use crate::write::{WriteOptions, WriteQuery, write};
+use crate::write::{WriteOptions, WritePlace, WriteQuery, write};
 
 /// Point routes under `/api/v1/collections/{name}/vectors`.
 pub fn router() -> OpenApiRouter<AppState> {
@@ -39,9 +39,10 @@ async fn upsert(
     State(state): State<AppState>,
     ApiPath(name): ApiPath<String>,
     opts: WriteOptions,
-    ApiJson(req): ApiJson<UpsertRequest>,
+    SizedJson { value: req, body_len }: SizedJson<UpsertRequest>,
 ) -> Result<Json<WriteResponse>, ApiError> {
-    write(&state, opts, move |engine| engine.upsert(&name, req)).await.map(Json)
+    let place = WritePlace::for_body(body_len);
+    write(&state, opts, place, move |engine| engine.prepare_upsert(&name, req)).await.map(Json)
 }
 
 /// One point with its vector and payload. Ids containing `/` are percent-encoded by clients.
@@ -92,7 +93,8 @@ async fn delete(
     State(state): State<AppState>,
     ApiPath(name): ApiPath<String>,
     opts: WriteOptions,
-    ApiJson(req): ApiJson<DeletePointsRequest>,
+    SizedJson { value: req, body_len }: SizedJson<DeletePointsRequest>,
 ) -> Result<Json<WriteResponse>, ApiError> {
-    write(&state, opts, move |engine| engine.delete_points(&name, &req)).await.map(Json)
+    let place = WritePlace::for_body(body_len);
+    write(&state, opts, place, move |engine| engine.prepare_delete_points(&name, &req)).await.map(Json)
 }

@@ -202,3 +202,59 @@ async fn digest_reports_applied_offset_and_collections() {
     assert_eq!(body["collections"][0]["points"], 1);
     assert!(body["collections"][0]["digest"].as_str().is_some_and(|d| !d.is_empty()), "{body}");
 }
+
+/// Bodies up to `INLINE_WRITE_MAX_BODY_BYTES` are written on the async worker, larger ones on the
+/// blocking pool: both are acknowledged, applied once and answered the same way, errors included.
+#[tokio::test]
+async fn writes_on_either_side_of_the_inline_body_limit() {
+    use vectorizer_server::write::INLINE_WRITE_MAX_BODY_BYTES;
+
+    let app = TestApp::new();
+    with_collection(&app, "c", 64).await;
+    let small: Vec<Value> = (0..4).map(|i| point(&format!("s{i}"), &[i as f32 + 1.0; 64])).collect();
+    let large: Vec<Value> = (0..400).map(|i| point(&format!("l{i}"), &[i as f32 + 0.5; 64])).collect();
+    let small_len = serde_json::to_vec(&json!({"vectors": small})).expect("encode").len();
+    let large_len = serde_json::to_vec(&json!({"vectors": large})).expect("encode").len();
+    assert!(small_len <= INLINE_WRITE_MAX_BODY_BYTES && large_len > INLINE_WRITE_MAX_BODY_BYTES);
+
+    let (status, body) = upsert(&app, "c", small).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["affected"], 4);
+    let small_offset = body["offset"].as_u64().expect("offset");
+    let (status, body) = upsert(&app, "c", large).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["affected"], 400);
+    assert_eq!(body["offset"].as_u64(), Some(small_offset + 1), "one log record per request");
+
+    let (status, body) = app.empty(Method::GET, "/api/v1/collections/c").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["vector_count"], 404, "{body}");
+    let (_, body) = app.empty(Method::GET, "/api/v1/collections/c/vectors/s3").await;
+    assert_eq!(body["vector"], json!(vec![4.0; 64]));
+    let (_, body) = app.empty(Method::GET, "/api/v1/collections/c/vectors/l399").await;
+    assert_eq!(body["vector"], json!(vec![399.5; 64]));
+
+    // The same refusals on both sides, and nothing written by them.
+    let bad_small = vec![point("x", &[1.0; 3])];
+    let bad_large: Vec<Value> = (0..400).map(|i| point(&format!("x{i}"), &[1.0; 63])).collect();
+    for bad in [bad_small, bad_large] {
+        assert_error(&upsert(&app, "c", bad).await, 400, "dimension_mismatch", &["64"]);
+    }
+    assert_error(
+        &upsert(&app, "missing", vec![point("x", &[1.0; 64])]).await,
+        404,
+        "collection_not_found",
+        &["missing"],
+    );
+    let (_, body) = app.empty(Method::GET, "/api/v1/collections/c").await;
+    assert_eq!(body["vector_count"], 404);
+
+    let ids: Vec<String> = (0..400).map(|i| format!("l{i}")).collect();
+    let (status, body) =
+        app.json(Method::POST, "/api/v1/collections/c/vectors/delete", &json!({"ids": ["s0", "s1"]})).await;
+    assert_eq!((status, body["affected"].clone()), (StatusCode::OK, json!(2)), "{body}");
+    let (status, body) = app.json(Method::POST, "/api/v1/collections/c/vectors/delete", &json!({"ids": ids})).await;
+    assert_eq!((status, body["affected"].clone()), (StatusCode::OK, json!(400)), "{body}");
+    let (_, body) = app.empty(Method::GET, "/api/v1/collections/c").await;
+    assert_eq!(body["vector_count"], 2);
+}

@@ -4,16 +4,6 @@
 
 use super::*;
 
-/// A crash-like stop (no final snapshot, no shutdown), then a reopen of the same directory.
-fn crash_and_reopen(engine: Arc<Engine>, cfg: EngineConfig) -> Arc<Engine> {
-    engine.gate.lock().closed = true;
-    if let Some(w) = engine.workers.lock().take() {
-        w.stop();
-    }
-    drop(engine);
-    Engine::open(cfg).expect("reopen")
-}
-
 /// Node `b` follows master `a` up to `fork`, then becomes a master itself and writes `own` points
 /// the master never sees (an old master that wrote on after a failover).
 fn diverged_node(a: &Engine, b: &Engine, fork: usize, own: usize) {

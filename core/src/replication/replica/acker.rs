@@ -2,7 +2,7 @@
 //! waits until what the reading task applied is durable, and acknowledges it.
 //!
 //! Invariants:
-//! - An `Ack` carries an offset only after `wait_replicated_durable` returned for it, so the
+//! - An `Ack` carries an offset only after `wait_replicated_durable_async` returned for it, so the
 //!   master never counts an operation the replica could still lose.
 //! - An ack is sent as soon as the fsync that covers it returns (one ack per frame, or one per
 //!   burst when frames arrive faster than fsyncs); no timer delays it. Meanwhile the reading task
@@ -21,7 +21,6 @@ use crate::engine::Engine;
 use crate::error::{CoreError, Result};
 use crate::replication::conn::FrameWriter;
 use crate::replication::frame::Frame;
-use crate::replication::replica::engine_work::blocking;
 
 /// Handle of a running acknowledging task; dropping it stops the task.
 #[derive(Debug)]
@@ -71,10 +70,7 @@ async fn ack_loop(
     loop {
         let target = *applied.borrow_and_update();
         if acked.is_none_or(|a| target > a) {
-            if !engine.replicated_durable_now(target) {
-                let e = engine.clone();
-                blocking(move || e.wait_replicated_durable(target)).await?;
-            }
+            engine.wait_replicated_durable_async(target).await?;
             writer.write(&Frame::Ack { applied_offset: target }).await?;
             acked = Some(target);
             last_sent = Instant::now();

@@ -596,6 +596,45 @@ fn appended_after_wakes_async_waiters_on_append_only() {
 }
 
 #[test]
+fn wait_durable_async_releases_every_waiter_with_one_fsync() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (log, _) = open(dir.path(), 1 << 20);
+    let log = Arc::new(log);
+    fill(&log, 40);
+    let before = log.fsync_count();
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).build().expect("runtime");
+    rt.block_on(async {
+        let waiters: Vec<_> = (1..=40)
+            .map(|offset| {
+                let log = Arc::clone(&log);
+                tokio::spawn(async move { log.wait_durable_async(offset).await })
+            })
+            .collect();
+        for w in waiters {
+            w.await.expect("task").expect("durable");
+        }
+        // All 40 were written before the first fsync started, so it covered every one of them:
+        // the other waiters waited for it instead of leading fsyncs of their own.
+        assert_eq!(log.fsync_count() - before, 1);
+        assert!(log.is_durable(40));
+
+        log.wait_durable_async(40).await.expect("already durable: no fsync");
+        assert_eq!(log.fsync_count() - before, 1);
+        assert!(matches!(log.wait_durable_async(41).await, Err(CoreError::InvalidArgument { .. })), "never written");
+
+        // Async and blocking waiters share the protocol.
+        fill(&log, 45);
+        let blocking = {
+            let log = Arc::clone(&log);
+            std::thread::spawn(move || log.wait_durable(43))
+        };
+        log.wait_durable_async(45).await.expect("durable");
+        blocking.join().expect("thread").expect("durable");
+        assert!(log.is_durable(45));
+    });
+}
+
+#[test]
 fn is_durable_says_whether_wait_durable_would_return_at_once() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (always, _) = open(&dir.path().join("always"), 1 << 20);
