@@ -12,16 +12,16 @@
 //! - A write whose request body is at most [`INLINE_WRITE_MAX_BODY_BYTES`] is validated, appended
 //!   and applied on the async worker that parsed it, when the engine's writer lock is free and the
 //!   append does not close a log segment (`Engine::try_commit_nowait`); otherwise, and for larger
-//!   bodies, the whole write runs on the blocking pool. An inline write then awaits its fsync
-//!   (`fsync: always`) without holding a thread; the fsync itself runs on the blocking pool. Either
-//!   way the write is acknowledged only once durable.
+//!   bodies, the commit runs on the blocking pool. Every write then awaits its fsync (`fsync:
+//!   always`) without holding a thread: one waiter leads each fsync on the blocking pool, the others
+//!   wait on a `Notify` (group commit). Either way the write is acknowledged only once durable.
 
 use std::time::Duration;
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use vectorizer_core::CoreError;
-use vectorizer_core::engine::{Engine, NodeRole, NowaitCommit, PreparedWrite};
+use vectorizer_core::engine::{AppliedWrite, Engine, NodeRole, NowaitCommit, PreparedWrite};
 use vectorizer_core::replication::write_concern::{self, WriteConcern};
 use vectorizer_sdk_types::{ErrorCode, WriteResponse};
 
@@ -126,10 +126,11 @@ where
     F: FnOnce(&Engine) -> Result<PreparedWrite, CoreError> + Send + 'static,
 {
     check_lease(state)?;
-    let written = match place {
+    let applied = match place {
         WritePlace::InlineIfFree => commit_inline_if_free(state, prepare).await?,
-        WritePlace::Blocking => state.run(move |engine| engine.commit(prepare(engine)?)).await?,
+        WritePlace::Blocking => state.run(move |engine| engine.commit_applied(prepare(engine)?)).await?,
     };
+    let written = state.engine.finish_write_async(applied).await.map_err(ApiError::from)?;
     if opts.w == WriteConcern::One {
         return Ok(written);
     }
@@ -143,20 +144,17 @@ where
     Ok(written)
 }
 
-/// Validates, appends and applies on this worker when nothing would block, then awaits the fsync
-/// (group commit: only the waiter that leads an fsync uses a blocking thread); a write that could
-/// not be committed without waiting goes to the blocking pool whole.
-async fn commit_inline_if_free<F>(state: &AppState, prepare: F) -> Result<WriteResponse, ApiError>
+/// Validates, appends and applies on this worker when nothing would block; a write that could not
+/// be committed without waiting is committed on the blocking pool instead.
+async fn commit_inline_if_free<F>(state: &AppState, prepare: F) -> Result<AppliedWrite, ApiError>
 where
     F: FnOnce(&Engine) -> Result<PreparedWrite, CoreError> + Send + 'static,
 {
-    let attempt = state.run_inline(|engine| Ok(engine.try_commit_nowait(prepare(engine)?)))?;
-    let applied = match attempt {
-        NowaitCommit::Applied(applied) => applied,
-        NowaitCommit::Failed(e) => return Err(ApiError::from(e)),
-        NowaitCommit::WouldBlock(prepared) => return state.run(move |engine| engine.commit(prepared)).await,
-    };
-    state.engine.finish_write_async(applied).await.map_err(ApiError::from)
+    match state.run_inline(|engine| Ok(engine.try_commit_nowait(prepare(engine)?)))? {
+        NowaitCommit::Applied(applied) => Ok(applied),
+        NowaitCommit::Failed(e) => Err(ApiError::from(e)),
+        NowaitCommit::WouldBlock(prepared) => state.run(move |engine| engine.commit_applied(prepared)).await,
+    }
 }
 
 /// Cluster mode, on the master: 503 `no_quorum` unless the controller lease is valid.

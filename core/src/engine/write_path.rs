@@ -1,6 +1,7 @@
 //! The write path in its three steps, so a caller can run each where it is cheapest:
 //! [`Engine::prepare_upsert`] and friends (validate and encode, no lock), [`Engine::commit`] or
-//! [`Engine::try_commit_nowait`] (under the writer lock: re-check, append, apply), and
+//! [`Engine::commit_applied`] or [`Engine::try_commit_nowait`] (under the writer lock: re-check,
+//! append, apply), and
 //! [`Engine::finish_write`] / [`Engine::finish_write_async`] (wait until the offset is durable,
 //! then acknowledge).
 //!
@@ -15,7 +16,8 @@
 //!   the fsync policy.
 //! - [`Engine::try_commit_nowait`] never waits: not for the writer lock, and not for an fsync (it
 //!   declines an append that would close the log segment, since closing one fsyncs it). It is
-//!   meant for async callers with small writes; anything it declines goes to [`Engine::commit`].
+//!   meant for async callers with small writes; anything it declines goes to
+//!   [`Engine::commit_applied`] on a thread that may block.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -100,7 +102,7 @@ pub enum NowaitCommit {
     /// Refused (precondition, shutdown, replica role, log failure); nothing was written.
     Failed(CoreError),
     /// Not attempted without waiting (writer lock busy, or the append would close a segment):
-    /// hand the write back to [`Engine::commit`] on a thread that may block.
+    /// hand the write back to [`Engine::commit_applied`] on a thread that may block.
     WouldBlock(PreparedWrite),
 }
 
@@ -147,12 +149,20 @@ impl Engine {
 
     /// The whole write, blocking: commit, then wait for durability.
     pub fn commit(&self, prepared: PreparedWrite) -> Result<wire::WriteResponse> {
+        let applied = self.commit_applied(prepared)?;
+        self.finish_write(applied)
+    }
+
+    /// Commits, waiting for the writer lock (and for the fsync of a segment it closes) but not for
+    /// durability; the caller acknowledges through [`Engine::finish_write_async`] (or
+    /// [`Engine::finish_write`]).
+    pub fn commit_applied(&self, prepared: PreparedWrite) -> Result<AppliedWrite> {
         let applied = {
             let mut gate = self.gate.lock();
             self.commit_gated(&mut gate, prepared)?
         };
         self.after_commit();
-        self.finish_write(applied)
+        Ok(applied)
     }
 
     /// Commits without waiting for anything (see the module invariants); the caller then
@@ -199,7 +209,6 @@ impl Engine {
             tracing::error!(offset, error = %e, "fsync failed; refusing further writes");
             return Err(e);
         }
-        self.ops_since_snapshot.fetch_add(1, Ordering::SeqCst);
         Ok(wire::WriteResponse { offset, affected })
     }
 
@@ -218,7 +227,12 @@ impl Engine {
         prepared.check(&state)?;
         let offset = self.log.append(self.epoch(), now_ms(), &prepared.bytes)?;
         match state.apply(offset, prepared.op) {
-            Ok(affected) => Ok(AppliedWrite { offset, affected }),
+            Ok(affected) => {
+                // Counted when applied, like a replicated op: a caller that stops waiting for the
+                // acknowledgement (a client gone) does not make the snapshot schedule miss it.
+                self.ops_since_snapshot.fetch_add(1, Ordering::SeqCst);
+                Ok(AppliedWrite { offset, affected })
+            }
             Err(e) => {
                 gate.failed = Some(format!("applying op {offset} failed: {e}; restart the node"));
                 tracing::error!(offset, error = %e, "apply failed after append; refusing further writes");

@@ -22,9 +22,15 @@ fn nowait_commit_is_visible_at_once_and_survives_a_crash_once_finished() {
     let engine = Engine::open(config(dir.path())).expect("open");
     create(&engine, "c", 3, wire::Metric::Euclidean);
     let before = engine.last_offset();
+    let ops_before = engine.ops_since_snapshot.load(Ordering::SeqCst);
 
     let applied = applied(engine.try_commit_nowait(prepared(&engine, "c", "p1")));
     assert_eq!(applied, AppliedWrite { offset: before + 1, affected: 1 });
+    assert_eq!(
+        engine.ops_since_snapshot.load(Ordering::SeqCst),
+        ops_before + 1,
+        "counted for the snapshot schedule when applied, even if nobody waits for the acknowledgement"
+    );
     assert_eq!(engine.get_point("c", "p1").expect("visible before it is durable").vector, vec![1.0, 2.0, 3.0]);
 
     let ack = engine.finish_write(applied).expect("finish");
