@@ -77,7 +77,7 @@ struct Options {
     only_resync: bool,
     /// `only=visibility`: run only the visibility part (`runs` rounds per fsync policy).
     only_visibility: bool,
-    /// `poll_us=`: how long a visibility poller sleeps between two GETs (0 = tight loop).
+    /// `poll_us=`: how long a visibility poller sleeps between two GETs (0, the default: a tight loop).
     poll: Duration,
 }
 
@@ -102,7 +102,7 @@ fn options() -> Options {
         quick,
         only_resync: args.iter().any(|a| a == "only=resync"),
         only_visibility: args.iter().any(|a| a == "only=visibility"),
-        poll: Duration::from_micros(value("poll_us=").unwrap_or(100) as u64),
+        poll: Duration::from_micros(value("poll_us=").unwrap_or(0) as u64),
     }
 }
 
@@ -125,10 +125,14 @@ fn main() {
         );
     }
     println!("- offered rate of paced writes: {} ops/s; replica outage: {} s", opts.rate, opts.outage_secs);
-    println!(
-        "- visibility pollers: one GET every {} µs per replica (a sample is late by at most that plus one GET)",
-        opts.poll.as_micros()
-    );
+    if opts.poll.is_zero() {
+        println!("- visibility pollers: GETs in a tight loop, one poller per replica (`poll_us=0`)");
+    } else {
+        println!(
+            "- visibility pollers: one GET every {} µs per replica (a sample is late by at most that plus one GET)",
+            opts.poll.as_micros()
+        );
+    }
     println!("- load average at start: {load_start}");
     println!();
     if opts.only_resync {

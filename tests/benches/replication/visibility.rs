@@ -6,10 +6,10 @@
 //! Invariant: a poller follows one write at a time and starts polling it before it is sent, so a
 //! sample is never inflated by the poller being busy with other writes (checking every pending write
 //! in turn was tried first: on a loaded 2-core machine the pending set grew faster than one thread
-//! could poll it and the "lag" measured the poller). Between two GETs a poller sleeps the poll
-//! interval (`poll_us=`, default 100 µs), so a sample is late by at most that plus one GET round
-//! trip; `poll_us=0` polls in a tight loop, whose two spinning threads take CPU from the servers
-//! being measured on a 2-core machine (measured: fsync `os` p99 2.8 ms spinning, 1.7-1.9 ms at 100 µs).
+//! could poll it and the "lag" measured the poller). By default a poller GETs in a tight loop (the
+//! resolution is one GET round trip); `poll_us=N` makes it sleep N µs between two GETs, so a sample
+//! is late by at most that plus one GET, and the two pollers take less CPU from the servers being
+//! measured. Neither setting was better in every round on a 2-core machine (docs/PERFORMANCE.md).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
