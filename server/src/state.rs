@@ -81,12 +81,6 @@ impl AppState {
         self
     }
 
-    /// Runs the in-memory lookup `f` on the calling async worker (see the module invariants: only
-    /// for reads that take no I/O and hold the engine's locks briefly).
-    pub fn read_inline<T>(&self, f: impl FnOnce(&Engine) -> Result<T, CoreError>) -> Result<T, ApiError> {
-        self.run_inline(f)
-    }
-
     /// Runs `f` on the calling async worker; a panic becomes a 500. Only for calls that never
     /// wait: lookups, and writes through `Engine::try_commit_nowait` (see `write.rs`).
     pub fn run_inline<T>(&self, f: impl FnOnce(&Engine) -> Result<T, CoreError>) -> Result<T, ApiError> {

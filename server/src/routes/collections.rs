@@ -44,7 +44,7 @@ async fn create(
 #[utoipa::path(get, path = "/api/v1/collections", tag = "collections",
     responses((status = 200, description = "All collections, ordered by name", body = ListCollectionsResponse)))]
 async fn list(State(state): State<AppState>) -> Result<Json<ListCollectionsResponse>, ApiError> {
-    state.read_inline(|engine| Ok(engine.list_collections())).map(Json)
+    state.run_inline(|engine| Ok(engine.list_collections())).map(Json)
 }
 
 /// One collection's configuration and counts.
@@ -55,7 +55,7 @@ async fn list(State(state): State<AppState>) -> Result<Json<ListCollectionsRespo
         (status = 404, description = "`collection_not_found`", body = ErrorResponse),
     ))]
 async fn info(State(state): State<AppState>, ApiPath(name): ApiPath<String>) -> Result<Json<CollectionInfo>, ApiError> {
-    state.read_inline(|engine| engine.collection_info(&name)).map(Json)
+    state.run_inline(|engine| engine.collection_info(&name)).map(Json)
 }
 
 /// Deletes a collection and its points (one replicated operation).

@@ -59,7 +59,7 @@ async fn get_point(
     State(state): State<AppState>,
     ApiPath((name, id)): ApiPath<(String, String)>,
 ) -> Result<Json<PointRecord>, ApiError> {
-    state.read_inline(|engine| engine.get_point(&name, &id)).map(Json)
+    state.run_inline(|engine| engine.get_point(&name, &id)).map(Json)
 }
 
 /// The point whose id is literally `delete` (the path is shared with `POST .../vectors/delete`).
@@ -73,7 +73,7 @@ async fn get_point_named_delete(
     State(state): State<AppState>,
     ApiPath(name): ApiPath<String>,
 ) -> Result<Json<PointRecord>, ApiError> {
-    state.read_inline(|engine| engine.get_point(&name, "delete")).map(Json)
+    state.run_inline(|engine| engine.get_point(&name, "delete")).map(Json)
 }
 
 /// Removes points by id (one replicated operation; unknown ids are not an error).

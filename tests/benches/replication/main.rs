@@ -77,19 +77,16 @@ struct Options {
     only_resync: bool,
     /// `only=visibility`: run only the visibility part (`runs` rounds per fsync policy).
     only_visibility: bool,
-    /// `poll_us=`: how long a visibility poller sleeps between two GETs (0, the default: a tight loop).
-    poll: Duration,
 }
 
 fn options() -> Options {
     let args: Vec<String> = std::env::args().skip(1).collect();
     for a in &args {
         let known = ["--quick", "--bench", "only=resync", "only=visibility"].contains(&a.as_str())
-            || ["n=", "runs=", "outage=", "rate=", "poll_us="].iter().any(|k| a.starts_with(k));
+            || ["n=", "runs=", "outage=", "rate="].iter().any(|k| a.starts_with(k));
         assert!(
             known,
-            "unknown argument {a:?}; expected --quick, n=N, runs=R, outage=SECS, rate=OPS, poll_us=US, \
-             only=resync|visibility"
+            "unknown argument {a:?}; expected --quick, n=N, runs=R, outage=SECS, rate=OPS, only=resync|visibility"
         );
     }
     let quick = args.iter().any(|a| a == "--quick");
@@ -102,7 +99,6 @@ fn options() -> Options {
         quick,
         only_resync: args.iter().any(|a| a == "only=resync"),
         only_visibility: args.iter().any(|a| a == "only=visibility"),
-        poll: Duration::from_micros(value("poll_us=").unwrap_or(0) as u64),
     }
 }
 
@@ -125,14 +121,6 @@ fn main() {
         );
     }
     println!("- offered rate of paced writes: {} ops/s; replica outage: {} s", opts.rate, opts.outage_secs);
-    if opts.poll.is_zero() {
-        println!("- visibility pollers: GETs in a tight loop, one poller per replica (`poll_us=0`)");
-    } else {
-        println!(
-            "- visibility pollers: one GET every {} µs per replica (a sample is late by at most that plus one GET)",
-            opts.poll.as_micros()
-        );
-    }
     println!("- load average at start: {load_start}");
     println!();
     if opts.only_resync {
@@ -159,13 +147,7 @@ fn main() {
                 let replicas = [setup.replica(&master), setup.replica(&master)];
                 let refs: Vec<&vectorizer_tests::Node> = replicas.iter().collect();
                 wait_attached(&master, &refs, "attach-");
-                let run = visibility::run(
-                    fsync,
-                    &master,
-                    &refs,
-                    &bodies,
-                    visibility::Pace { rate: opts.rate, secs: secs * 2.0, writers: WRITERS, poll: opts.poll },
-                );
+                let run = visibility::run(fsync, &master, &refs, &bodies, opts.rate, secs * 2.0, WRITERS);
                 p99s.push((fsync, print_visibility(fsync, &run)));
             }
         }
@@ -202,16 +184,7 @@ fn main() {
         let mut replicas = [setup.replica(&master), setup.replica(&master)];
         wait_attached(&master, &replicas.iter().collect::<Vec<_>>(), "attach-");
         let refs: Vec<&vectorizer_tests::Node> = replicas.iter().collect();
-        vis.push((
-            fsync,
-            visibility::run(
-                fsync,
-                &master,
-                &refs,
-                &bodies,
-                visibility::Pace { rate: opts.rate, secs: secs * 2.0, writers: WRITERS, poll: opts.poll },
-            ),
-        ));
+        vis.push((fsync, visibility::run(fsync, &master, &refs, &bodies, opts.rate, secs * 2.0, WRITERS)));
         if fsync == "always" {
             for r in 0..opts.runs {
                 eprintln!("catch-up {}/{}...", r + 1, opts.runs);

@@ -6,10 +6,7 @@
 //! Invariant: a poller follows one write at a time and starts polling it before it is sent, so a
 //! sample is never inflated by the poller being busy with other writes (checking every pending write
 //! in turn was tried first: on a loaded 2-core machine the pending set grew faster than one thread
-//! could poll it and the "lag" measured the poller). By default a poller GETs in a tight loop (the
-//! resolution is one GET round trip); `poll_us=N` makes it sleep N µs between two GETs, so a sample
-//! is late by at most that plus one GET, and the two pollers take less CPU from the servers being
-//! measured. Neither setting was better in every round on a 2-core machine (docs/PERFORMANCE.md).
+//! could poll it and the "lag" measured the poller); the resolution is one GET round trip.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -21,18 +18,6 @@ use crate::common::api;
 use crate::common::keepalive::KeepAlive;
 use crate::common::profile::Profiler;
 use crate::load::{self, LoadResult, OpBodies, SendLog, Workload};
-
-/// The load of a visibility run and how it is observed.
-#[derive(Debug, Clone, Copy)]
-pub struct Pace {
-    /// Offered writes per second.
-    pub rate: f64,
-    pub secs: f64,
-    /// Concurrent writers sharing the offered rate.
-    pub writers: usize,
-    /// Sleep of a poller between two GETs (zero: a tight loop).
-    pub poll: Duration,
-}
 
 /// Result of one visibility run.
 #[derive(Debug, Clone)]
@@ -48,8 +33,15 @@ pub struct VisibilityRun {
 
 /// Writes `rate` ops/s for `secs` on `master` and measures when each becomes readable on `replicas`.
 /// With `BENCH_PERF` set, the master and the first replica are profiled (`visibility-{master,replica}-<label>`).
-pub fn run(label: &str, master: &Node, replicas: &[&Node], bodies: &OpBodies, pace: Pace) -> VisibilityRun {
-    let Pace { rate, secs, writers, poll } = pace;
+pub fn run(
+    label: &str,
+    master: &Node,
+    replicas: &[&Node],
+    bodies: &OpBodies,
+    rate: f64,
+    secs: f64,
+    writers: usize,
+) -> VisibilityRun {
     let profilers: Vec<Profiler> = [("master", master), ("replica", replicas[0])]
         .into_iter()
         .filter_map(|(role, node)| {
@@ -68,7 +60,7 @@ pub fn run(label: &str, master: &Node, replicas: &[&Node], bodies: &OpBodies, pa
             .map(|r| {
                 let (log, sent_total) = (&log, &sent_total);
                 let addr = r.http_addr();
-                s.spawn(move || poll_replica(addr, prefix, log, sent_total, poll))
+                s.spawn(move || poll_replica(addr, prefix, log, sent_total))
             })
             .collect();
         let monitor = {
@@ -103,13 +95,7 @@ pub fn run(label: &str, master: &Node, replicas: &[&Node], bodies: &OpBodies, pa
 /// for its send, then GETs it in a tight loop until it answers 200. Returns the lags of the writes it
 /// sampled (as many as one poller can follow; every sample starts polling before its write was sent,
 /// so none is inflated by queueing behind other writes).
-fn poll_replica(
-    addr: std::net::SocketAddr,
-    prefix: &str,
-    log: &SendLog,
-    sent_total: &AtomicU64,
-    poll: Duration,
-) -> Vec<f64> {
+fn poll_replica(addr: std::net::SocketAddr, prefix: &str, log: &SendLog, sent_total: &AtomicU64) -> Vec<f64> {
     let mut c = KeepAlive::new(addr);
     let mut lags = Vec::with_capacity(log.capacity());
     let mut next = 0u64;
@@ -127,7 +113,7 @@ fn poll_replica(
                 return lags;
             }
             // Cooperative: the servers being measured share the 2 cores with this thread.
-            pause(poll);
+            std::thread::yield_now();
         };
         let path = api::path(&format!("/vectors/{prefix}{n}"));
         loop {
@@ -138,18 +124,8 @@ fn poll_replica(
             }
             assert_eq!(status, 404, "replica GET of {prefix}{n} answered {status}");
             assert!(sent.elapsed() < Duration::from_secs(60), "write {prefix}{n} not on replica {addr} after 60 s");
-            pause(poll);
         }
         next = n + 1;
-    }
-}
-
-/// Sleeps `poll`, or only yields the CPU when it is zero (tight polling).
-fn pause(poll: Duration) {
-    if poll.is_zero() {
-        std::thread::yield_now();
-    } else {
-        std::thread::sleep(poll);
     }
 }
 
