@@ -22,8 +22,9 @@ step "format and lints"
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
-step "build the vectorizer binary"
-cargo build --locked -p vectorizer-server --bin vectorizer
+# `cargo test --workspace` builds the server's `vectorizer` binary (its integration tests need it)
+# with the workspace's unified features before any test runs. A separate `cargo build -p` of the
+# binary would resolve a different feature set and compile ~80 crates twice.
 export VECTORIZER_BIN="$PWD/target/x86_64-unknown-linux-gnu/debug/vectorizer"
 
 step "Rust unit and integration tests"
