@@ -7,3 +7,19 @@ pub mod machine;
 pub mod measure;
 pub mod priority;
 pub mod profile;
+
+use vectorizer_tests::NodeOptions;
+
+/// Environment variable with extra `KEY=VALUE` pairs (comma-separated) for every node a benchmark
+/// starts, for experiments such as `BENCH_NODE_ENV=VECTORIZER__STORAGE__PREALLOCATE=false` (the
+/// harness drops inherited `VECTORIZER__*` variables).
+pub const NODE_ENV: &str = "BENCH_NODE_ENV";
+
+/// `opts` with the pairs of [`NODE_ENV`] added.
+pub fn with_node_env(mut opts: NodeOptions) -> NodeOptions {
+    for pair in std::env::var(NODE_ENV).unwrap_or_default().split(',').filter(|p| !p.is_empty()) {
+        let (key, value) = pair.split_once('=').unwrap_or_else(|| panic!("{NODE_ENV}: {pair:?} is not KEY=VALUE"));
+        opts = opts.env(key, value);
+    }
+    opts
+}

@@ -109,16 +109,8 @@ fn options() -> Options {
     }
 }
 
-/// Environment variable with extra `KEY=VALUE` pairs (comma-separated) for every node, for experiments
-/// such as `BENCH_NODE_ENV=VECTORIZER__INDEX__THREADS=1` (the harness drops inherited `VECTORIZER__*`).
-const NODE_ENV: &str = "BENCH_NODE_ENV";
-
 fn start_node(fsync: &str) -> Node {
-    let mut opts = NodeOptions::default().args(["--fsync", fsync, "--log-format", "json"]);
-    for pair in std::env::var(NODE_ENV).unwrap_or_default().split(',').filter(|p| !p.is_empty()) {
-        let (key, value) = pair.split_once('=').unwrap_or_else(|| panic!("{NODE_ENV}: {pair:?} is not KEY=VALUE"));
-        opts = opts.env(key, value);
-    }
+    let opts = common::with_node_env(NodeOptions::default().args(["--fsync", fsync, "--log-format", "json"]));
     let node = Node::start(opts);
     api::create_collection(&mut KeepAlive::new(node.http_addr()), DIM, METRIC);
     node
@@ -141,8 +133,8 @@ fn main() {
         opts.n, opts.clients, opts.queries, opts.runs, opts.passes
     );
     println!("- vector encoding of the ingest bodies: {} (`encoding=`)", opts.encoding.name());
-    if let Ok(extra) = std::env::var(NODE_ENV) {
-        println!("- node environment ({NODE_ENV}): {extra}");
+    if let Ok(extra) = std::env::var(common::NODE_ENV) {
+        println!("- node environment ({}): {extra}", common::NODE_ENV);
     }
     println!("- load average at start: {load_start}");
     println!();

@@ -2,8 +2,9 @@
 //! cheap status reads the measurements poll.
 //!
 //! Invariant: nodes run with the product's default replication settings (heartbeats, thresholds,
-//! backlog) except what a measurement states: `stats_enabled`, the fsync policy and the data. A
-//! replica counts as "attached" only when a write made on the master is readable on it.
+//! backlog) except what a measurement states: `stats_enabled`, the fsync policy and the data (and,
+//! for experiments, the pairs of `BENCH_NODE_ENV`). A replica counts as "attached" only when a
+//! write made on the master is readable on it.
 
 use std::time::{Duration, Instant};
 
@@ -29,9 +30,10 @@ pub struct Setup {
 
 impl Setup {
     fn options(self) -> NodeOptions {
-        NodeOptions::default()
+        let opts = NodeOptions::default()
             .args(["--repl-addr", "127.0.0.1:0", "--fsync", self.fsync, "--log-format", "json"])
-            .env("VECTORIZER__REPLICATION__STATS_ENABLED", self.stats_enabled.to_string())
+            .env("VECTORIZER__REPLICATION__STATS_ENABLED", self.stats_enabled.to_string());
+        crate::common::with_node_env(opts)
     }
 
     /// Starts a master and creates the benchmark collection on it.
