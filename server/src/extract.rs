@@ -13,7 +13,7 @@ use axum::extract::{FromRequest, FromRequestParts, Path, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use serde::de::DeserializeOwned;
-use vectorizer_sdk_types::ErrorCode;
+use vectorizer_sdk_types::{ErrorCode, UpsertRequest};
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -45,6 +45,28 @@ impl<T: DeserializeOwned> FromRequest<AppState> for SizedJson<T> {
     async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
         let bytes = read_json_body(req, state).await?;
         parse_json(&bytes).map(|value| SizedJson { value, body_len: bytes.len() })
+    }
+}
+
+/// The body of `PUT .../vectors` and its length: decoded by [`crate::upsert_json::decode`] when it has
+/// the common shape (the same result as serde, for a fraction of the CPU), else exactly as
+/// [`SizedJson`] does (the same errors).
+#[derive(Debug)]
+pub struct UpsertBody {
+    pub value: UpsertRequest,
+    pub body_len: usize,
+}
+
+impl FromRequest<AppState> for UpsertBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
+        let bytes = read_json_body(req, state).await?;
+        let value = match crate::upsert_json::decode(&bytes) {
+            Some(value) => value,
+            None => parse_json(&bytes)?,
+        };
+        Ok(UpsertBody { value, body_len: bytes.len() })
     }
 }
 

@@ -23,6 +23,7 @@ pub mod openapi;
 pub mod routes;
 pub mod serve;
 pub mod state;
+pub mod upsert_json;
 pub mod write;
 
 pub use app::app;

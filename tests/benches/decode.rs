@@ -1,12 +1,12 @@
 //! In-process cost of decoding one ingest request body (100 x 128-d `UpsertRequest` JSON), the step
 //! that dominates the server's request path during ingest (see docs/PERFORMANCE.md).
 //!
-//! Run with `cargo bench -p vectorizer-tests --bench decode`. Compares the server's way
-//! (`server/src/extract.rs::parse_json`, mirrored here because this crate does not link the server:
-//! plain `serde_json::from_slice`, re-parsed through `serde_path_to_error` only when that fails, to
-//! name the field in the error message) with always decoding through `serde_path_to_error` (the
-//! server before), plain `serde_json` and a syntax-only pass (`IgnoredAny`, the floor for any
-//! serde_json-based decoder). Also measures a body whose last float is a string (the error path:
+//! Run with `cargo bench -p vectorizer-tests --bench decode`. Compares the server's way (the fast
+//! decoder `server/src/upsert_json.rs`, then for the bodies it leaves to serde
+//! `server/src/extract.rs::parse_json`, mirrored here: plain `serde_json::from_slice`, re-parsed
+//! through `serde_path_to_error` only when that fails, to name the field in the error message) with
+//! always decoding through `serde_path_to_error` (the server before), plain `serde_json` and a
+//! syntax-only pass (`IgnoredAny`, the floor for any serde_json-based decoder). Also measures a body whose last float is a string (the error path:
 //! two parses in the server's way), and the same points with base64 vectors (little-endian f32, the
 //! optional encoding of the SDKs). Prints CPU microseconds per vector (thread CPU time, so other
 //! load on the machine does not inflate it), all variants measured in one run, interleaved.
@@ -18,6 +18,7 @@ use std::time::Duration;
 use vectorizer_core::testdata::GaussianMixture;
 use vectorizer_sdk_types::vector::encode_base64;
 use vectorizer_sdk_types::{PointInput, UpsertRequest};
+use vectorizer_server::upsert_json;
 
 const DIM: usize = 128;
 const BATCH: usize = 100;
@@ -66,12 +67,17 @@ fn main() {
     println!();
     let bad = bad_body(&body);
     let binary: Vec<u8> = req.vectors.iter().flat_map(|p| p.vector.iter().flat_map(|x| x.to_le_bytes())).collect();
-    let variants: [Variant<'_>; 8] = [
-        ("server now: from_slice, serde_path_to_error only on failure", &body, &|b| {
-            black_box(decode_server(b).expect("decode"));
+    assert_eq!(upsert_json::decode(&body).as_ref(), Some(&req), "the fast decoder takes the array body");
+    assert_eq!(upsert_json::decode(&b64_body).as_ref(), Some(&req), "the fast decoder takes the base64 body");
+    let variants: [Variant<'_>; 10] = [
+        ("server now: upsert_json fast decoder", &body, &|b| {
+            black_box(upsert_json::decode(b).expect("decode"));
         }),
         ("server before: always through serde_path_to_error", &body, &|b| {
             black_box(decode_path_to_error(b).expect("decode"));
+        }),
+        ("server's serde fallback: from_slice, serde_path_to_error only on failure", &body, &|b| {
+            black_box(decode_server(b).expect("decode"));
         }),
         ("serde_json::from_slice", &body, &|b| {
             black_box(serde_json::from_slice::<UpsertRequest>(b).expect("decode"));
@@ -85,7 +91,10 @@ fn main() {
         ("error in the last float, server before", &bad, &|b| {
             black_box(decode_path_to_error(b).expect_err("bad body"));
         }),
-        ("base64 vectors, server now (from_slice)", &b64_body, &|b| {
+        ("base64 vectors, server now (fast decoder)", &b64_body, &|b| {
+            black_box(upsert_json::decode(b).expect("decode"));
+        }),
+        ("base64 vectors, serde fallback (from_slice)", &b64_body, &|b| {
             black_box(decode_server(b).expect("decode"));
         }),
         ("little-endian f32 bytes (binary encoding, for scale)", &binary, &|b| {

@@ -10,7 +10,7 @@ use utoipa_axum::routes;
 use vectorizer_sdk_types::{DeletePointsRequest, ErrorResponse, PointRecord, UpsertRequest, WriteResponse};
 
 use crate::error::ApiError;
-use crate::extract::{ApiPath, SizedJson};
+use crate::extract::{ApiPath, SizedJson, UpsertBody};
 use crate::state::AppState;
 use crate::write::{WriteOptions, WritePlace, WriteQuery, write};
 
@@ -39,7 +39,7 @@ async fn upsert(
     State(state): State<AppState>,
     ApiPath(name): ApiPath<String>,
     opts: WriteOptions,
-    SizedJson { value: req, body_len }: SizedJson<UpsertRequest>,
+    UpsertBody { value: req, body_len }: UpsertBody,
 ) -> Result<Json<WriteResponse>, ApiError> {
     let place = WritePlace::for_body(body_len);
     write(&state, opts, place, move |engine| engine.prepare_upsert(&name, req)).await.map(Json)
