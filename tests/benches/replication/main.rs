@@ -26,7 +26,8 @@
 //! `--quick`: 10k vectors, short workloads, 1 round (smoke run). No pass/fail thresholds.
 //! Experiments: `BENCH_RENICE=-10` (root) runs the benchmark and its nodes at that nice value (an
 //! approximation of an idle machine on a shared one); `BENCH_PERF=<dir>` profiles each catch-up
-//! (replica side, from its ready line) with `perf`.
+//! (replica side, from its ready line) with `perf`; `BENCH_NODE_ENV=KEY=VALUE,...` configures every
+//! node.
 #![allow(clippy::print_stdout)]
 
 mod catchup;
