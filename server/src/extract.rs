@@ -62,11 +62,16 @@ impl FromRequest<AppState> for UpsertBody {
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
         let bytes = read_json_body(req, state).await?;
-        let value = match crate::upsert_json::decode(&bytes) {
-            Some(value) => value,
-            None => parse_json(&bytes)?,
-        };
-        Ok(UpsertBody { value, body_len: bytes.len() })
+        Ok(UpsertBody { value: decode_upsert(&bytes)?, body_len: bytes.len() })
+    }
+}
+
+/// Decodes an upsert body: [`crate::upsert_json::decode`], or [`parse_json`] for the bodies it leaves
+/// to serde.
+pub fn decode_upsert(bytes: &[u8]) -> Result<UpsertRequest, ApiError> {
+    match crate::upsert_json::decode(bytes) {
+        Some(value) => Ok(value),
+        None => parse_json(bytes),
     }
 }
 

@@ -3,11 +3,11 @@
 //!
 //! Run with `cargo bench -p vectorizer-tests --bench decode`. Compares the server's way (the fast
 //! decoder `server/src/upsert_json.rs`, then for the bodies it leaves to serde
-//! `server/src/extract.rs::parse_json`, mirrored here: plain `serde_json::from_slice`, re-parsed
-//! through `serde_path_to_error` only when that fails, to name the field in the error message) with
-//! always decoding through `serde_path_to_error` (the server before), plain `serde_json` and a
-//! syntax-only pass (`IgnoredAny`, the floor for any serde_json-based decoder). Also measures a body whose last float is a string (the error path:
-//! two parses in the server's way), and the same points with base64 vectors (little-endian f32, the
+//! `server/src/extract.rs::parse_json`: plain `serde_json::from_slice`, re-parsed through
+//! `serde_path_to_error` only when that fails, to name the field in the error message) with always
+//! decoding through `serde_path_to_error` (the server before), plain `serde_json` and a syntax-only
+//! pass (`IgnoredAny`, the floor for any serde_json-based decoder). Also measures a body whose last
+//! float is a string (the error path: two parses in the server's way), and the same points with base64 vectors (little-endian f32, the
 //! optional encoding of the SDKs). Prints CPU microseconds per vector (thread CPU time, so other
 //! load on the machine does not inflate it), all variants measured in one run, interleaved.
 #![allow(clippy::print_stdout)]
@@ -18,7 +18,7 @@ use std::time::Duration;
 use vectorizer_core::testdata::GaussianMixture;
 use vectorizer_sdk_types::vector::encode_base64;
 use vectorizer_sdk_types::{PointInput, UpsertRequest};
-use vectorizer_server::upsert_json;
+use vectorizer_server::{extract, upsert_json};
 
 const DIM: usize = 128;
 const BATCH: usize = 100;
@@ -71,13 +71,13 @@ fn main() {
     assert_eq!(upsert_json::decode(&b64_body), None, "base64 bodies are left to serde");
     let variants: [Variant<'_>; 10] = [
         ("server now: upsert_json fast decoder", &body, &|b| {
-            black_box(upsert_json::decode(b).expect("decode"));
+            black_box(extract::decode_upsert(b).expect("decode"));
         }),
         ("server before: always through serde_path_to_error", &body, &|b| {
             black_box(decode_path_to_error(b).expect("decode"));
         }),
         ("server's serde fallback: from_slice, serde_path_to_error only on failure", &body, &|b| {
-            black_box(decode_server(b).expect("decode"));
+            black_box(extract::parse_json::<UpsertRequest>(b).expect("decode"));
         }),
         ("serde_json::from_slice", &body, &|b| {
             black_box(serde_json::from_slice::<UpsertRequest>(b).expect("decode"));
@@ -85,25 +85,26 @@ fn main() {
         ("serde_json syntax only (IgnoredAny)", &body, &|b| {
             black_box(serde_json::from_slice::<serde::de::IgnoredAny>(b).expect("decode"));
         }),
-        ("error in the last float, server now (two parses)", &bad, &|b| {
-            black_box(decode_server(b).expect_err("bad body"));
+        ("error in the last float, server now (fast decoder declines at the end, then two parses)", &bad, &|b| {
+            black_box(extract::decode_upsert(b).expect_err("bad body"));
         }),
         ("error in the last float, server before", &bad, &|b| {
             black_box(decode_path_to_error(b).expect_err("bad body"));
         }),
         ("base64 vectors, server now (fast decoder declines at the first vector, then from_slice)", &b64_body, &|b| {
-            assert!(upsert_json::decode(b).is_none());
-            black_box(decode_server(b).expect("decode"));
+            black_box(extract::decode_upsert(b).expect("decode"));
         }),
         ("base64 vectors, serde only (from_slice)", &b64_body, &|b| {
-            black_box(decode_server(b).expect("decode"));
+            black_box(extract::parse_json::<UpsertRequest>(b).expect("decode"));
         }),
         ("little-endian f32 bytes (binary encoding, for scale)", &binary, &|b| {
             let v: Vec<f32> = b.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().expect("4 bytes"))).collect();
             black_box(v);
         }),
     ];
-    assert_eq!(decode_server(&bad).expect_err("bad"), decode_path_to_error(&bad).expect_err("bad"));
+    let (path, _) = decode_path_to_error(&bad).expect_err("bad");
+    let server = extract::decode_upsert(&bad).expect_err("bad").message;
+    assert!(server.starts_with(&format!("{path}: ")), "the server names the same path ({path}): {server}");
     let mut samples: Vec<Vec<f64>> = vec![Vec::new(); variants.len()];
     for _ in 0..REPEATS {
         for (i, (_, input, decode)) in variants.iter().enumerate() {
@@ -130,7 +131,7 @@ fn base64_body(req: &UpsertRequest) -> Vec<u8> {
     let vectors: Vec<serde_json::Value> =
         req.vectors.iter().map(|p| serde_json::json!({"id": p.id, "vector": encode_base64(&p.vector)})).collect();
     let body = serde_json::to_vec(&serde_json::json!({ "vectors": vectors })).expect("encode");
-    assert_eq!(&decode_server(&body).expect("base64 body decodes"), req);
+    assert_eq!(&extract::decode_upsert(&body).expect("base64 body decodes"), req);
     body
 }
 
@@ -140,27 +141,15 @@ type Variant<'a> = (&'static str, &'a [u8], &'a dyn Fn(&[u8]));
 /// The body with its last float replaced by a string: a data error found at the very end.
 fn bad_body(body: &[u8]) -> Vec<u8> {
     let text = std::str::from_utf8(body).expect("utf-8");
-    let end = text.rfind(']').expect("a vector");
+    // The last `]` closes `vectors`; the one before it closes the last point's vector (payloads are null).
+    let outer = text.rfind(']').expect("the vectors array");
+    let end = text[..outer].rfind(']').expect("a vector");
     let start = text[..end].rfind([',', '[']).expect("a float") + 1;
     format!("{}\"x\"{}", &text[..start], &text[end..]).into_bytes()
 }
 
-/// The error text `server/src/extract.rs` builds from (path, serde error); enough to compare paths.
+/// Where serde_path_to_error says the error is, and serde's message.
 type DecodeError = (String, String);
-
-/// Mirror of the server's `parse_json`: plain serde_json, path-tracking re-parse only on failure.
-fn decode_server(b: &[u8]) -> Result<UpsertRequest, DecodeError> {
-    if b.iter().find(|c| !c.is_ascii_whitespace()) == Some(&b'[') {
-        return Err((".".into(), "array".into()));
-    }
-    match serde_json::from_slice(b) {
-        Ok(v) => Ok(v),
-        Err(plain) => match decode_path_to_error(b) {
-            Err(e) => Err(e),
-            Ok(_) => Err((".".into(), plain.to_string())),
-        },
-    }
-}
 
 /// The server before: every body through serde_path_to_error.
 fn decode_path_to_error(b: &[u8]) -> Result<UpsertRequest, DecodeError> {

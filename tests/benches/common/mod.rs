@@ -15,6 +15,11 @@ use vectorizer_tests::NodeOptions;
 /// harness drops inherited `VECTORIZER__*` variables).
 pub const NODE_ENV: &str = "BENCH_NODE_ENV";
 
+/// The header line naming the pairs of [`NODE_ENV`], if set.
+pub fn node_env_line() -> Option<String> {
+    std::env::var(NODE_ENV).ok().map(|extra| format!("- node environment ({NODE_ENV}): {extra}"))
+}
+
 /// `opts` with the pairs of [`NODE_ENV`] added.
 pub fn with_node_env(mut opts: NodeOptions) -> NodeOptions {
     for pair in std::env::var(NODE_ENV).unwrap_or_default().split(',').filter(|p| !p.is_empty()) {

@@ -133,8 +133,8 @@ fn main() {
         opts.n, opts.clients, opts.queries, opts.runs, opts.passes
     );
     println!("- vector encoding of the ingest bodies: {} (`encoding=`)", opts.encoding.name());
-    if let Ok(extra) = std::env::var(common::NODE_ENV) {
-        println!("- node environment ({}): {extra}", common::NODE_ENV);
+    if let Some(line) = common::node_env_line() {
+        println!("{line}");
     }
     println!("- load average at start: {load_start}");
     println!();

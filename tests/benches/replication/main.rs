@@ -122,8 +122,8 @@ fn main() {
         );
     }
     println!("- offered rate of paced writes: {} ops/s; replica outage: {} s", opts.rate, opts.outage_secs);
-    if let Ok(extra) = std::env::var(common::NODE_ENV) {
-        println!("- node environment ({}): {extra}", common::NODE_ENV);
+    if let Some(line) = common::node_env_line() {
+        println!("{line}");
     }
     println!("- load average at start: {load_start}");
     println!();
