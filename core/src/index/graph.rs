@@ -238,28 +238,36 @@ impl VectorIndex {
     }
 
     /// Adds `new` ids to the neighbours of `node` on `layer`, shrinking the list with the
-    /// heuristic when it would exceed the layer's capacity.
+    /// heuristic when it would exceed the layer's capacity. On layer 0 no node loses its last
+    /// in-link this way (see [`super::links::Links::merge0`]).
     fn add_links(&self, node: u32, new: &[u32], layer: usize) {
         let cap = self.links.cap(layer);
+        if layer == 0 {
+            self.links.merge0(node, new, |members| self.prune(node, members, cap));
+            return;
+        }
         self.links.update(node, layer, |list| {
             for &n in new {
                 if n != node && !list.contains(&n) {
                     list.push(n);
                 }
             }
-            if list.len() <= cap {
-                return;
+            if list.len() > cap {
+                let kept = self.prune(node, list, cap);
+                *list = kept;
             }
-            for &n in list.iter() {
-                self.rows.prefetch(n, self.space.walk_len());
-            }
-            let base = self.row(node);
-            let mut cands: Vec<Cand> =
-                list.iter().map(|&n| Cand { key: self.space.key_codes(base, self.row(n)), slot: n }).collect();
-            cands.sort_unstable();
-            let kept = self.select_neighbours(&cands, cap);
-            list.clear();
-            list.extend(kept.iter().map(|c| c.slot));
         });
+    }
+
+    /// The heuristic's choice of at most `cap` neighbours for `node` among `members`, best first.
+    fn prune(&self, node: u32, members: &[u32], cap: usize) -> Vec<u32> {
+        for &n in members {
+            self.rows.prefetch(n, self.space.walk_len());
+        }
+        let base = self.row(node);
+        let mut cands: Vec<Cand> =
+            members.iter().map(|&n| Cand { key: self.space.key_codes(base, self.row(n)), slot: n }).collect();
+        cands.sort_unstable();
+        self.select_neighbours(&cands, cap).iter().map(|c| c.slot).collect()
     }
 }

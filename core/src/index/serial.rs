@@ -271,6 +271,8 @@ impl VectorIndex {
 
         let mut entry: Option<(Entry, bool)> = None;
         let mut linked_live = 0u32;
+        // Layer-0 in-links per slot, counted here rather than node by node through the atomics.
+        let mut in0 = vec![0u32; n as usize];
         let removed = states.iter().filter(|&&s| s & REMOVED != 0).count() as u32;
         for (i, &slot) in linked.iter().enumerate() {
             let live = states[slot as usize] & REMOVED == 0;
@@ -285,12 +287,16 @@ impl VectorIndex {
             }
             index.links.prepare(slot, level);
             for layer in 0..=level {
-                let ids = graph.list(i, layer);
-                index.links.update(slot, layer, |list| {
-                    list.clear();
-                    list.extend_from_slice(ids);
-                });
+                index.links.load(slot, layer, graph.list(i, layer));
             }
+            for &id in graph.list(i, 0) {
+                if let Some(count) = in0.get_mut(id as usize) {
+                    *count += 1;
+                }
+            }
+        }
+        for (slot, &count) in (0..n).zip(&in0) {
+            index.links.set_in0_count(slot, count);
         }
         for (slot, &state) in (0..n).zip(&states) {
             if let Some(s) = index.states.get(slot) {
