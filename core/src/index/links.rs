@@ -12,8 +12,8 @@
 //!
 //! Every node also counts its layer-0 in-links (`in0`: how many layer-0 list entries name it).
 //! [`Links::merge0`] never removes a node's last in-link while it can keep it instead, so a linked
-//! node cannot become unreachable on layer 0 through pruning (the heuristic alone does that to
-//! about one node in 10k, and concurrent inserts to a few more). Decrements happen only through a
+//! node cannot become unreachable on layer 0 through pruning (without this, 12 graphs of 10k nodes
+//! had 1 such node in all with one linking thread, 5-6 with two or four). Decrements happen only through a
 //! compare-and-swap that refuses to go from 1 to 0, so two lists pruning the same node at the same
 //! moment cannot both drop it.
 
