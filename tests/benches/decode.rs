@@ -7,9 +7,10 @@
 //! `serde_path_to_error` only when that fails, to name the field in the error message) with always
 //! decoding through `serde_path_to_error` (the server before), plain `serde_json` and a syntax-only
 //! pass (`IgnoredAny`, the floor for any serde_json-based decoder). Also measures a body whose last
-//! float is a string (the error path: two parses in the server's way), and the same points with base64 vectors (little-endian f32, the
-//! optional encoding of the SDKs). Prints CPU microseconds per vector (thread CPU time, so other
-//! load on the machine does not inflate it), all variants measured in one run, interleaved.
+//! float is a string (the error path: two parses in the server's way), and the same points with
+//! base64 vectors (little-endian f32, the optional encoding of the SDKs). Prints CPU microseconds
+//! per vector (thread CPU time, so other load on the machine does not inflate it), all variants
+//! measured in one run, interleaved.
 #![allow(clippy::print_stdout)]
 
 use std::hint::black_box;

@@ -119,9 +119,7 @@ impl Links {
     /// layer-0 count with [`Links::set_in0_count`]. No effect if the node has no such layer.
     pub(crate) fn load(&self, slot: u32, layer: usize, ids: &[u32]) {
         if layer == 0 {
-            if let (Some(node), Some(record)) = (self.nodes.get(slot), self.layer0.record(slot))
-                && node.upper.get().is_some()
-            {
+            if let Some((_, record)) = self.node0(slot) {
                 Self::store0(record, &ids[..ids.len().min(self.m0)]);
             }
         } else {
@@ -146,12 +144,9 @@ impl Links {
     /// id is the last in-link of its node does a dropped one lose its last in-link. Holds this
     /// list's lock (only) while `select` runs. No effect on a slot that is not a graph node.
     pub(crate) fn merge0(&self, slot: u32, new: &[u32], select: impl FnOnce(&[u32]) -> Vec<u32>) {
-        let (Some(node), Some(record)) = (self.nodes.get(slot), self.layer0.record(slot)) else {
+        let Some((node, record)) = self.node0(slot) else {
             return;
         };
-        if node.upper.get().is_none() {
-            return;
-        }
         let _guard = node.write0.lock();
         let mut members = Vec::with_capacity(self.m0 + new.len());
         self.read(slot, 0, &mut members);
@@ -211,6 +206,13 @@ impl Links {
             self.count_in0(id);
         }
         kept
+    }
+
+    /// The node data and layer-0 record of `slot` if it is a graph node (prepared).
+    fn node0(&self, slot: u32) -> Option<(&Node, &[AtomicU32])> {
+        let node = self.nodes.get(slot)?;
+        node.upper.get()?;
+        Some((node, self.layer0.record(slot)?))
     }
 
     /// The number of layer-0 list entries naming `slot` (exact when no list is being written).

@@ -14,8 +14,13 @@ fn defaults() -> HnswParams {
 
 /// Links everything pending with two threads.
 fn link_all(index: &VectorIndex) {
+    link_with(index, 2);
+}
+
+/// Links everything pending with `threads` threads.
+fn link_with(index: &VectorIndex, threads: usize) {
     std::thread::scope(|s| {
-        for _ in 0..2 {
+        for _ in 0..threads {
             s.spawn(|| while index.link_pending(256) > 0 {});
         }
     });
@@ -516,11 +521,7 @@ fn concurrent_linking_leaves_no_node_unreachable() {
         for v in &data {
             index.add(v);
         }
-        std::thread::scope(|s| {
-            for _ in 0..threads {
-                s.spawn(|| while index.link_pending(256) > 0 {});
-            }
-        });
+        link_with(&index, threads);
         let in_degree = layer0_in_degrees(&index);
         let orphans: Vec<usize> = (0..data.len()).filter(|&s| in_degree[s] == 0).collect();
         assert!(orphans.is_empty(), "seed {seed}, {threads} threads: nodes nobody links to on layer 0: {orphans:?}");
