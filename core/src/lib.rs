@@ -18,6 +18,7 @@ pub mod engine;
 pub mod error;
 pub mod index;
 pub mod model;
+pub mod os_thread;
 pub mod replication;
 pub mod storage;
 pub mod testdata;

@@ -47,7 +47,7 @@ fn serve_command(args: &ServeArgs) -> ExitCode {
         eprintln!("vectorizer: {e}");
         return ExitCode::from(2);
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match build_runtime(config.runtime.time_slice_us) {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("vectorizer: cannot start the async runtime: {e}");
@@ -63,5 +63,28 @@ fn serve_command(args: &ServeArgs) -> ExitCode {
             eprintln!("vectorizer: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// The async runtime. Each of its threads (workers and blocking pool), and the calling thread that
+/// drives the server's main future, asks the OS for a time slice of `time_slice_us` (0: the OS
+/// default), so a request or a replicated write that wakes one of them preempts a busy thread
+/// (another node's, an HNSW linker) instead of queueing behind the rest of its slice.
+fn build_runtime(time_slice_us: u64) -> std::io::Result<tokio::runtime::Runtime> {
+    apply_time_slice(time_slice_us);
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .on_thread_start(move || apply_time_slice(time_slice_us))
+        .build()
+}
+
+/// Sets the calling thread's time slice; a refusal is logged at debug level (the node works the
+/// same, only with the OS default slice).
+fn apply_time_slice(time_slice_us: u64) {
+    if time_slice_us == 0 {
+        return;
+    }
+    if let Err(error) = vectorizer_core::os_thread::set_time_slice(time_slice_us * 1000) {
+        tracing::debug!(time_slice_us, %error, "could not set the thread's time slice");
     }
 }

@@ -4,13 +4,17 @@
 //! exact-scan tail into the graph), hold no engine lock while idle, and all stop and are joined by
 //! [`Workers::stop`] before the engine's final fsync.
 //!
-//! **Priority.** Linker threads run at a lower OS priority than the rest of the process (Linux:
-//! each raises its own nice value by `LINKER_NICE_STEPS` with `setpriority(PRIO_PROCESS, <thread
-//! id>, ..)`, nice values being per thread there; elsewhere they keep the default). Request handling then wins the CPU whenever both are runnable, and the
-//! linkers use what is left: an acknowledged write is searchable at once through the exact scan
-//! of unlinked vectors, so linking may lag behind ingest without hiding anything. A nice value is
-//! a weight, not `SCHED_IDLE`: linkers still progress on a busy machine. Failure to lower the
-//! priority (e.g. a seccomp filter) is logged at debug level and otherwise ignored.
+//! **Priority.** Linker threads run at a lower OS priority than the rest of the process: on Linux
+//! each raises its own nice value by `LINKER_NICE_STEPS` ([`os_thread::lower_priority`]; nice
+//! values are per thread there), elsewhere they keep the default. Request handling then wins the
+//! CPU whenever both are runnable, and the linkers use what is left: an acknowledged write is
+//! searchable at once through the exact scan of unlinked vectors, so linking may lag behind ingest
+//! without hiding anything. A nice value is a weight, not `SCHED_IDLE`: linkers still progress on
+//! a busy machine (`SCHED_IDLE` linkers were measured and made the visibility tail several times
+//! worse). Linkers and the snapshotter also return to the OS default time slice, which they would
+//! otherwise inherit from the thread that opened the engine (the runtime's threads ask for a short
+//! one: `server/src/main.rs`). Failures (e.g. a seccomp filter) are logged at debug level and
+//! otherwise ignored.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
@@ -21,6 +25,7 @@ use parking_lot::{Condvar, Mutex};
 
 use crate::engine::Engine;
 use crate::engine::state::StateCell;
+use crate::os_thread;
 
 /// Slots one linker links per collection before looking at the others (fairness).
 const LINK_BATCH: usize = 256;
@@ -66,25 +71,35 @@ pub(crate) struct Workers {
 }
 
 impl Workers {
-    /// Starts `linkers` linker threads over `state` and the snapshotter for `engine`.
+    /// Starts `linkers` linker threads over `state` and the snapshotter for `engine`. Returns once
+    /// every thread has set its scheduling (`background_priority`), so what runs from then on
+    /// runs at the documented priority.
     pub(crate) fn start(linkers: usize, state: Arc<StateCell>, engine: Weak<Engine>) -> std::io::Result<Self> {
         let stop = Arc::new(AtomicBool::new(false));
         let link_signal = Arc::new(Signal::default());
         let stop_signal = Arc::new(Signal::default());
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel::<()>();
         let mut threads = Vec::new();
         for i in 0..linkers.max(1) {
-            let (stop, signal, state) = (stop.clone(), link_signal.clone(), state.clone());
+            let (stop, signal, state, ready) = (stop.clone(), link_signal.clone(), state.clone(), ready_tx.clone());
             threads.push(std::thread::Builder::new().name(format!("vz-linker-{i}")).spawn(move || {
-                lower_priority(LINKER_NICE_STEPS);
+                background_priority(true);
+                let _ = ready.send(());
                 linker_loop(&stop, &signal, &state);
             })?);
         }
         let (stop2, signal2) = (stop.clone(), stop_signal.clone());
-        threads.push(
-            std::thread::Builder::new()
-                .name("vz-snapshotter".into())
-                .spawn(move || snapshot_loop(&stop2, &signal2, &engine))?,
-        );
+        threads.push(std::thread::Builder::new().name("vz-snapshotter".into()).spawn(move || {
+            background_priority(false);
+            let _ = ready_tx.send(());
+            snapshot_loop(&stop2, &signal2, &engine)
+        })?);
+        for _ in 0..threads.len() {
+            // An error means every sender is gone: a thread died before reporting; nothing to wait for.
+            if ready_rx.recv().is_err() {
+                break;
+            }
+        }
         Ok(Self { stop, link_signal, stop_signal, threads: Mutex::new(threads) })
     }
 
@@ -109,6 +124,18 @@ impl Workers {
                 tracing::error!("a background engine thread panicked");
             }
         }
+    }
+}
+
+/// Scheduling of a background thread: the OS default time slice (a thread inherits its creator's,
+/// and the engine may be opened on a request thread with a short one), and for a linker the lower
+/// priority. Refusals are logged at debug level.
+fn background_priority(linker: bool) {
+    if let Err(error) = os_thread::set_time_slice(0) {
+        tracing::debug!(%error, "could not reset the background thread's time slice");
+    }
+    if linker && let Err(error) = os_thread::lower_priority(LINKER_NICE_STEPS) {
+        tracing::debug!(%error, "could not lower the linker thread's priority");
     }
 }
 
@@ -145,54 +172,5 @@ fn snapshot_loop(stop: &AtomicBool, signal: &Signal, engine: &Weak<Engine>) {
                 tracing::error!(error = %e, "periodic snapshot failed; will retry at the next threshold");
             }
         }
-    }
-}
-
-/// Raises the nice value of the calling thread by `steps` (at most to 19), best effort: see the
-/// module docs.
-fn lower_priority(steps: i32) {
-    #[cfg(target_os = "linux")]
-    {
-        // SAFETY: plain syscalls; `__errno_location` points to this thread's errno; on Linux `PRIO_PROCESS`
-        // with a thread id reads or changes that thread only.
-        let result = unsafe {
-            let tid = libc::gettid() as libc::id_t;
-            *libc::__errno_location() = 0;
-            let current = libc::getpriority(libc::PRIO_PROCESS, tid);
-            let failed = (current == -1 && *libc::__errno_location() != 0)
-                || libc::setpriority(libc::PRIO_PROCESS, tid, (current + steps).min(19)) != 0;
-            if failed { Err(std::io::Error::last_os_error()) } else { Ok(()) }
-        };
-        if let Err(error) = result {
-            tracing::debug!(steps, %error, "could not lower the linker thread's priority");
-        }
-    }
-    #[cfg(not(target_os = "linux"))]
-    let _ = steps;
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[cfg(target_os = "linux")]
-    fn own_nice() -> i32 {
-        // SAFETY: plain syscalls without pointers.
-        unsafe { libc::getpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t) }
-    }
-
-    #[cfg(target_os = "linux")]
-    #[test]
-    fn lowering_the_priority_affects_only_the_calling_thread() {
-        let before = own_nice();
-        let lowered = std::thread::spawn(|| {
-            let start = own_nice();
-            lower_priority(3);
-            (start, own_nice())
-        })
-        .join()
-        .expect("thread");
-        assert_eq!(lowered.1, (lowered.0 + 3).min(19), "the thread's own nice value");
-        assert_eq!(own_nice(), before, "other threads keep theirs");
     }
 }

@@ -87,6 +87,7 @@ pub struct Config {
     pub storage: StorageConfig,
     pub limits: LimitsConfig,
     pub index: IndexConfig,
+    pub runtime: RuntimeConfig,
     pub log: LogConfig,
     pub replication: ReplicationSection,
     pub cluster: ClusterSection,
@@ -177,6 +178,30 @@ pub struct IndexConfig {
 impl Default for IndexConfig {
     fn default() -> Self {
         Self { threads: EngineConfig::new("").index_threads }
+    }
+}
+
+/// `[runtime]`: the threads that serve HTTP requests, replication streams and the cluster's
+/// consensus (the async runtime's workers and its blocking pool; not the HNSW linkers).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RuntimeConfig {
+    /// Time slice asked of the OS for each of these threads, in microseconds (Linux >= 6.12;
+    /// ignored elsewhere); 0 keeps the OS default (1.4 ms on a 2-CPU Linux machine). A short slice
+    /// lets a thread woken by a request or a replicated write preempt a busy thread at once
+    /// instead of waiting for that thread's slice to end: `docs/PERFORMANCE.md`.
+    #[serde(deserialize_with = "values::u64")]
+    pub time_slice_us: u64,
+}
+
+/// Default `runtime.time_slice_us`: the shortest slice Linux grants.
+pub const DEFAULT_TIME_SLICE_US: u64 = 100;
+/// Accepted non-zero `runtime.time_slice_us`: what Linux accepts (it clamps to 0.1..=100 ms).
+pub const TIME_SLICE_US_RANGE: std::ops::RangeInclusive<u64> = 100..=100_000;
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        Self { time_slice_us: DEFAULT_TIME_SLICE_US }
     }
 }
 
@@ -312,6 +337,17 @@ impl Config {
         at_least("limits.max_batch", self.limits.max_batch as u64, 1)?;
         at_least("limits.max_search_limit", self.limits.max_search_limit as u64, 1)?;
         at_least("index.threads", self.index.threads as u64, 1)?;
+        let slice = self.runtime.time_slice_us;
+        if slice != 0 && !TIME_SLICE_US_RANGE.contains(&slice) {
+            return Err(invalid(
+                "runtime.time_slice_us",
+                format!(
+                    "must be 0 (the OS default) or between {} and {} microseconds, got {slice}",
+                    TIME_SLICE_US_RANGE.start(),
+                    TIME_SLICE_US_RANGE.end()
+                ),
+            ));
+        }
         self.replication.validate().map_err(|(key, message)| invalid(key, message))?;
         if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log.level) {
             return Err(invalid(

@@ -35,6 +35,7 @@ fn defaults_without_any_source() {
     assert_eq!(c.log.format, LogFormat::Text);
     assert_eq!(c.log.level, "info");
     assert!(c.index.threads >= 1);
+    assert_eq!(c.runtime.time_slice_us, 100);
     let e = c.engine_config();
     assert_eq!(e.limits, Limits::default());
     assert_eq!(e.snapshots_to_keep, 2);
@@ -172,6 +173,16 @@ fn out_of_range_values_are_rejected() {
         ("VECTORIZER__LIMITS__MAX_SEARCH_LIMIT", "0", "limits.max_search_limit: must be at least 1, got 0"),
         ("VECTORIZER__INDEX__THREADS", "0", "index.threads: must be at least 1, got 0"),
         ("VECTORIZER__STORAGE__DATA_DIR", "", "storage.data_dir: must not be empty"),
+        (
+            "VECTORIZER__RUNTIME__TIME_SLICE_US",
+            "99",
+            "runtime.time_slice_us: must be 0 (the OS default) or between 100 and 100000 microseconds, got 99",
+        ),
+        (
+            "VECTORIZER__RUNTIME__TIME_SLICE_US",
+            "100001",
+            "runtime.time_slice_us: must be 0 (the OS default) or between 100 and 100000 microseconds, got 100001",
+        ),
     ];
     for (var, value, expected) in cases {
         let e = error(None, &[(var, value)], &Overrides::default());

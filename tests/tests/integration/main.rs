@@ -11,3 +11,4 @@ mod process;
 mod proxy;
 mod recall;
 mod replication;
+mod scheduling;
