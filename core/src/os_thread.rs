@@ -48,15 +48,7 @@ struct SchedAttr {
 pub fn set_time_slice(nanos: u64) -> std::io::Result<()> {
     #[cfg(target_os = "linux")]
     {
-        // SAFETY: plain syscalls without pointers.
-        let nice = unsafe {
-            *libc::__errno_location() = 0;
-            let n = libc::getpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t);
-            if n == -1 && *libc::__errno_location() != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            n
-        };
+        let nice = thread_scheduling(0)?.nice;
         let attr = SchedAttr {
             size: std::mem::size_of::<SchedAttr>() as u32,
             policy: libc::SCHED_OTHER as u32,
@@ -76,31 +68,54 @@ pub fn set_time_slice(nanos: u64) -> std::io::Result<()> {
     }
 }
 
+/// A thread's scheduling as the kernel reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ThreadScheduling {
+    pub nice: i32,
+    /// The thread's time slice in nanoseconds (the OS default unless the thread asked for one).
+    pub time_slice_ns: u64,
+}
+
+/// Reads the scheduling of thread `tid` of any process (0: the calling thread) with
+/// `sched_getattr(2)`; an error if the thread does not exist (any more) or on other systems.
+pub fn thread_scheduling(tid: i32) -> std::io::Result<ThreadScheduling> {
+    #[cfg(target_os = "linux")]
+    {
+        let mut attr = SchedAttr::default();
+        let size = std::mem::size_of::<SchedAttr>() as u32;
+        // SAFETY: the kernel writes at most `size` bytes into `attr`, which is that large.
+        let rc = unsafe { libc::syscall(libc::SYS_sched_getattr, tid, &mut attr as *mut SchedAttr, size, 0u32) };
+        if rc == 0 {
+            Ok(ThreadScheduling { nice: attr.nice, time_slice_ns: attr.runtime })
+        } else {
+            Err(std::io::Error::last_os_error())
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = tid;
+        Err(std::io::Error::new(std::io::ErrorKind::Unsupported, "per-thread scheduling is read on Linux only"))
+    }
+}
+
+/// Whether the running kernel honours a time slice asked for by a `SCHED_OTHER` thread (Linux
+/// 6.12 and later); older kernels accept the call and ignore the value.
+pub fn kernel_has_time_slices() -> bool {
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let mut parts = release.trim().split(|c: char| !c.is_ascii_digit()).map(|p| p.parse::<u32>().unwrap_or(0));
+    (parts.next().unwrap_or(0), parts.next().unwrap_or(0)) >= (6, 12)
+}
+
 #[cfg(all(test, target_os = "linux"))]
 mod tests {
     use super::*;
 
     fn own_nice() -> i32 {
-        // SAFETY: plain syscalls without pointers.
-        unsafe { libc::getpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t) }
+        thread_scheduling(0).expect("sched_getattr").nice
     }
 
-    /// The calling thread's slice as the kernel reports it (`sched_getattr`).
     fn own_slice() -> u64 {
-        let mut attr = SchedAttr::default();
-        let size = std::mem::size_of::<SchedAttr>() as u32;
-        // SAFETY: the kernel writes at most `size` bytes into `attr`, which is that large.
-        let rc = unsafe { libc::syscall(libc::SYS_sched_getattr, 0, &mut attr as *mut SchedAttr, size, 0u32) };
-        assert_eq!(rc, 0, "sched_getattr: {}", std::io::Error::last_os_error());
-        attr.runtime
-    }
-
-    /// Whether the running kernel honours a slice for `SCHED_OTHER` (Linux 6.12 and later).
-    fn kernel_has_custom_slices() -> bool {
-        let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
-        let mut parts = release.trim().split(|c: char| !c.is_ascii_digit()).map(|p| p.parse::<u32>().unwrap_or(0));
-        let (major, minor) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
-        (major, minor) >= (6, 12)
+        thread_scheduling(0).expect("sched_getattr").time_slice_ns
     }
 
     #[test]
@@ -119,7 +134,7 @@ mod tests {
 
     #[test]
     fn the_time_slice_is_the_calling_threads_and_keeps_its_nice_value() {
-        if !kernel_has_custom_slices() {
+        if !kernel_has_time_slices() {
             eprintln!("skipped: this kernel predates per-thread time slices (Linux 6.12)");
             return;
         }
