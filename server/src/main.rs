@@ -78,12 +78,9 @@ fn build_runtime(time_slice_us: u64) -> std::io::Result<tokio::runtime::Runtime>
         .build()
 }
 
-/// Sets the calling thread's time slice; a refusal is logged at debug level (the node works the
-/// same, only with the OS default slice).
+/// Sets the calling thread's time slice (0: the OS default, `set_time_slice`'s own meaning of 0);
+/// a refusal is logged at debug level (the node works the same, only with the OS default slice).
 fn apply_time_slice(time_slice_us: u64) {
-    if time_slice_us == 0 {
-        return;
-    }
     if let Err(error) = vectorizer_core::os_thread::set_time_slice(time_slice_us * 1000) {
         tracing::debug!(time_slice_us, %error, "could not set the thread's time slice");
     }
