@@ -23,7 +23,8 @@ pub struct ReplicationConfig {
     pub replica_buffer_bytes: u64,
     /// Most replicas served at once; more are refused.
     pub max_replicas: usize,
-    /// Whether byte/op counters are collected (status reports `stats: null` when off).
+    /// Whether replication connections count their bytes and status reports stats (`stats: null`
+    /// when off). Offsets, acks and heartbeat times are kept either way: health depends on them.
     pub stats_enabled: bool,
     /// Stable node id; `None` = generated once and persisted in the data dir.
     pub node_id: Option<String>,

@@ -25,6 +25,7 @@ use crate::cluster::NodePosition;
 use crate::engine::{Engine, NodeRole, now_ms};
 use crate::error::{CoreError, Result};
 use crate::replication::config::ReplicationConfig;
+use crate::replication::conn::ByteCounters;
 use crate::replication::history::EpochHistory;
 use crate::replication::link::LinkState;
 use crate::replication::persist::{self, NodeCounters, PersistedState};
@@ -102,6 +103,18 @@ pub struct Shared {
 }
 
 impl Shared {
+    /// The node-wide byte counters a new connection counts into, as (read, written): both empty
+    /// when `stats_enabled` is false, so a node without stats does no per-I/O bookkeeping.
+    pub fn connection_counters(&self) -> (ByteCounters, ByteCounters) {
+        if !self.config.stats_enabled {
+            return (ByteCounters::default(), ByteCounters::default());
+        }
+        (
+            ByteCounters::new(vec![self.counters.bytes_received.clone()]),
+            ByteCounters::new(vec![self.counters.bytes_sent.clone()]),
+        )
+    }
+
     /// Current role.
     pub fn role(&self) -> ReplicationRole {
         self.role.lock().role

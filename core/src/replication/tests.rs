@@ -171,3 +171,46 @@ async fn write_concern_counts_durable_acks_of_a_fixed_membership() {
         e.shutdown().expect("shutdown");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stats_disabled_replicates_without_counting_bytes() {
+    use crate::replication::WriteConcern;
+    let (mdir, rdir) = (tempfile::tempdir().expect("tempdir"), tempfile::tempdir().expect("tempdir"));
+    let master_engine = engine(mdir.path());
+    master_engine
+        .create_collection(&wire::CreateCollectionRequest {
+            name: "c".into(),
+            dimension: 3,
+            metric: wire::Metric::Euclidean,
+            hnsw: None,
+        })
+        .expect("create");
+    upsert(&master_engine, 0..20);
+    let without_stats = |replica_of| ReplicationConfig { stats_enabled: false, ..repl_config(replica_of) };
+    let master = Replication::start(master_engine.clone(), without_stats(None)).await.expect("master");
+    let replica_engine = engine(rdir.path());
+    let replica = Replication::start(replica_engine.clone(), without_stats(Some(master.repl_addr().to_string())))
+        .await
+        .expect("replica");
+    upsert(&master_engine, 20..40);
+    wait_for("stream", || replica_engine.digest() == master_engine.digest()).await;
+    let offset = master_engine.last_offset();
+    // Acknowledgements still flow: write concerns and health do not depend on the stats.
+    master.wait_for_write_concern(offset, WriteConcern::All, Duration::from_secs(10)).await.expect("w=all");
+
+    for node in [&master, &replica] {
+        let status = node.status();
+        assert!(status.stats.is_none() && status.replicas.is_none(), "stats disabled: {status:?}");
+        let counters = node.shared().to_persisted().counters;
+        assert_eq!((counters.bytes_sent, counters.bytes_received), (0, 0), "no byte was counted");
+    }
+    let listed = master.replicas();
+    assert_eq!(listed.len(), 1, "the registry still knows the replica");
+    assert_eq!(listed[0].bytes_sent, Some(0), "no byte was counted for the replica");
+
+    replica.shutdown().await;
+    master.shutdown().await;
+    for e in [master_engine, replica_engine] {
+        e.shutdown().expect("shutdown");
+    }
+}

@@ -299,6 +299,7 @@ fn print_overhead(on: &[overhead::SideRun], off: &[overhead::SideRun]) -> Overhe
     row(&mut t, "max: latency p99", &|r| r.max.latency(99.0), &msf, true);
     row(&mut t, "max: master CPU per op", &|r| r.max_cpu_us, &us, true);
     row(&mut t, "master RSS, replicas attached", &|r| r.rss_before as f64, &mib, true);
+    row(&mut t, "master RSS after the 1000 ops/s workload", &|r| r.rss_after_paced as f64, &mib, true);
     row(&mut t, "master RSS after both workloads", &|r| r.rss_after as f64, &mib, true);
     row(&mut t, "master RSS growth during workloads", &|r| r.rss_after as f64 - r.rss_before as f64, &mib, true);
     print!("{}", t.render());
@@ -308,7 +309,9 @@ fn print_overhead(on: &[overhead::SideRun], off: &[overhead::SideRun]) -> Overhe
         max_ratio: med_of(on, |r| r.max.ops_per_s()) / med_of(off, |r| r.max.ops_per_s()),
         added_p50: med_of(on, |r| r.paced.latency(50.0)) - med_of(off, |r| r.paced.latency(50.0)),
         added_p99: med_of(on, |r| r.paced.latency(99.0)) - med_of(off, |r| r.paced.latency(99.0)),
-        memory_delta: med_of(on, |r| r.rss_after as f64) - med_of(off, |r| r.rss_after as f64),
+        // After the paced workload both sides hold the same operations; after the max workload
+        // each holds what its throughput wrote, which would count a faster side's data as overhead.
+        memory_delta: med_of(on, |r| r.rss_after_paced as f64) - med_of(off, |r| r.rss_after_paced as f64),
     }
 }
 
@@ -456,7 +459,7 @@ fn print_targets(o: &OverheadSummary, vis_p99: f64, catchup_ms: f64, resync_s: f
         "-".into(),
     ]);
     t.row([
-        "stats memory delta (master RSS)".into(),
+        "stats memory delta (master RSS after 1000 ops/s)".into(),
         format!("{:+.2} MiB", o.memory_delta / 1024.0 / 1024.0),
         "<= 1 MiB".into(),
         met(o.memory_delta <= SPEC_MEMORY_BYTES),

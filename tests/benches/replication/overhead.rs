@@ -21,8 +21,11 @@ pub struct SideRun {
     /// Master CPU microseconds per operation during the paced / max workloads.
     pub paced_cpu_us: f64,
     pub max_cpu_us: f64,
-    /// Master RSS when the replicas were attached, and after both workloads.
+    /// Master RSS when the replicas were attached, after the paced workload (the same operations
+    /// on both sides, so the one to compare) and after both workloads (the max workload writes as
+    /// many operations as the side manages, so that RSS also follows its throughput).
     pub rss_before: u64,
+    pub rss_after_paced: u64,
     pub rss_after: u64,
 }
 
@@ -81,9 +84,10 @@ fn one_side(p: Params, bodies: &OpBodies, setup: Setup) -> SideRun {
     let (paced, paced_cpu_us) = cpu_us_per_op(&master, || {
         load::paced(&workload("paced-", p.paced_writers), p.rate, Duration::from_secs_f64(p.paced_secs))
     });
+    let rss_after_paced = process_rss(pid).unwrap_or(0);
     let (max, max_cpu_us) = cpu_us_per_op(&master, || {
         load::max_throughput(&workload("max-", p.max_writers), Duration::from_secs_f64(p.max_secs))
     });
     let rss_after = process_rss(pid).unwrap_or(0);
-    SideRun { paced, max, paced_cpu_us, max_cpu_us, rss_before, rss_after }
+    SideRun { paced, max, paced_cpu_us, max_cpu_us, rss_before, rss_after_paced, rss_after }
 }

@@ -133,8 +133,10 @@ pub(super) async fn accept(shared: &Shared, reader: &mut FrameReader, writer: &m
         refuse(writer, RefuseCode::NotMaster, "this node stopped being the master".to_owned()).await;
         return None;
     }
-    guard.entry.bytes_sent.fetch_add(challenge.len() as u64, Ordering::Relaxed);
-    writer.count_into(guard.entry.bytes_sent.clone());
+    if shared.config.stats_enabled {
+        guard.entry.bytes_sent.fetch_add(challenge.len() as u64, Ordering::Relaxed);
+        writer.count_into(guard.entry.bytes_sent.clone());
+    }
     reader.authenticated();
     tracing::info!(%peer, %replica_id, applied_offset, "replica authenticated");
     Some(Accepted { guard, hello: Hello { replica_id, history, applied_offset, rollback_floor } })

@@ -22,7 +22,7 @@ use super::handshake::{self, Accepted, Hello};
 use super::{acks, health, stream};
 use crate::engine::now_ms;
 use crate::error::{CoreError, Result};
-use crate::replication::conn::{self, ByteCounters, FrameWriter};
+use crate::replication::conn::{self, FrameWriter};
 use crate::replication::frame::{Frame, RefuseCode};
 use crate::replication::history::SyncDecision;
 use crate::replication::node::Shared;
@@ -83,12 +83,8 @@ enum End {
 
 /// Serves one accepted connection until it ends.
 pub(super) async fn run(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr, cancel: CancellationToken) {
-    let (mut reader, mut writer) = conn::split(
-        stream,
-        peer.to_string(),
-        ByteCounters::new(vec![shared.counters.bytes_received.clone()]),
-        ByteCounters::new(vec![shared.counters.bytes_sent.clone()]),
-    );
+    let (read_counters, written_counters) = shared.connection_counters();
+    let (mut reader, mut writer) = conn::split(stream, peer.to_string(), read_counters, written_counters);
     let accepted = tokio::select! {
         () = cancel.cancelled() => None,
         accepted = handshake::accept(&shared, &mut reader, &mut writer) => accepted,

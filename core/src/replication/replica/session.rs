@@ -17,7 +17,7 @@ use tokio::net::TcpStream;
 
 use crate::engine::{NodeRole, now_ms};
 use crate::error::{CoreError, Result};
-use crate::replication::conn::{self, ByteCounters};
+use crate::replication::conn;
 use crate::replication::history::EpochHistory;
 use crate::replication::node::{Discarded, Shared};
 use crate::replication::replica::acker::Acker;
@@ -49,12 +49,8 @@ pub(super) async fn run(
         Ok(Err(e)) => return Err(CoreError::PeerIo { peer: master.to_owned(), source: e }),
         Ok(Ok(socket)) => socket,
     };
-    let (mut reader, mut writer) = conn::split(
-        socket,
-        master.to_owned(),
-        ByteCounters::new(vec![shared.counters.bytes_received.clone()]),
-        ByteCounters::new(vec![shared.counters.bytes_sent.clone()]),
-    );
+    let (read_counters, written_counters) = shared.connection_counters();
+    let (mut reader, mut writer) = conn::split(socket, master.to_owned(), read_counters, written_counters);
     let start = handshake::handshake(shared, &mut reader, &mut writer).await?;
     *handshake_passed = true;
     let engine = shared.engine.clone();
