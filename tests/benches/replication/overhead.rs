@@ -1,5 +1,7 @@
 //! Stats overhead: the same workloads on a master with two replicas, `stats_enabled` true vs false,
-//! alternating the order every round so drift in the machine's load hits both sides alike.
+//! plus a control side with stats on again, rotating the order every round so drift in the
+//! machine's load hits every side alike. The control's ratio to `on` is what two identical sides
+//! give here: a margin smaller than their difference is not resolved by this machine.
 //!
 //! Invariant: every round starts a fresh cluster per side (same data, same ids); the master's CPU
 //! time and RSS are read from `/proc` around each workload, so the comparison does not rest on
@@ -40,18 +42,44 @@ pub struct Params {
     pub max_writers: usize,
 }
 
-/// Runs `rounds` x (on, off) and returns (on runs, off runs).
-pub fn run(p: Params, bodies: &OpBodies) -> (Vec<SideRun>, Vec<SideRun>) {
-    let (mut on, mut off) = (Vec::new(), Vec::new());
+/// The sides of every round: stats on, stats off, and a control that is stats on again (an A/A
+/// pair with `on`, which shows how far two identical sides differ on this machine).
+#[derive(Debug, Clone, Default)]
+pub struct Sides {
+    pub on: Vec<SideRun>,
+    pub off: Vec<SideRun>,
+    pub control: Vec<SideRun>,
+}
+
+/// Runs `rounds` x (on, off, control), rotating the order every round.
+pub fn run(p: Params, bodies: &OpBodies) -> Sides {
+    #[derive(Clone, Copy)]
+    enum Side {
+        On,
+        Off,
+        Control,
+    }
+    let mut sides = Sides::default();
     for round in 0..p.rounds {
-        let order = if round % 2 == 0 { [true, false] } else { [false, true] };
-        for stats in order {
-            eprintln!("stats overhead: round {}/{}, stats_enabled={stats}...", round + 1, p.rounds);
-            let side = one_side(p, bodies, Setup { stats_enabled: stats, fsync: "os", master_env: &[] });
-            if stats { on.push(side) } else { off.push(side) }
+        let mut order = [Side::On, Side::Off, Side::Control];
+        order.rotate_left(round % 3);
+        for side in order {
+            let stats_enabled = !matches!(side, Side::Off);
+            let name = match side {
+                Side::On => "on",
+                Side::Off => "off",
+                Side::Control => "control (on)",
+            };
+            eprintln!("stats overhead: round {}/{}, stats {name}...", round + 1, p.rounds);
+            let run = one_side(p, bodies, Setup { stats_enabled, fsync: "os", master_env: &[] });
+            match side {
+                Side::On => sides.on.push(run),
+                Side::Off => sides.off.push(run),
+                Side::Control => sides.control.push(run),
+            }
         }
     }
-    (on, off)
+    sides
 }
 
 fn cpu_us_per_op(master: &Node, f: impl FnOnce() -> LoadResult) -> (LoadResult, f64) {
