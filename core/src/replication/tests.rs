@@ -16,6 +16,15 @@ fn engine(dir: &std::path::Path) -> Arc<Engine> {
     Engine::open(c).expect("open engine")
 }
 
+/// An engine holding the empty 3-d collection `c` the tests write to.
+fn engine_with_collection(dir: &std::path::Path, metric: wire::Metric) -> Arc<Engine> {
+    let engine = engine(dir);
+    engine
+        .create_collection(&wire::CreateCollectionRequest { name: "c".into(), dimension: 3, metric, hnsw: None })
+        .expect("create");
+    engine
+}
+
 fn repl_config(replica_of: Option<String>) -> ReplicationConfig {
     let mut c = ReplicationConfig::new("127.0.0.1:0", "127.0.0.1:1");
     c.replica_of = replica_of;
@@ -45,15 +54,7 @@ fn upsert(engine: &Engine, ids: std::ops::Range<usize>) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn master_and_replica_converge_and_report_exact_stats() {
     let (mdir, rdir) = (tempfile::tempdir().expect("tempdir"), tempfile::tempdir().expect("tempdir"));
-    let master_engine = engine(mdir.path());
-    master_engine
-        .create_collection(&wire::CreateCollectionRequest {
-            name: "c".into(),
-            dimension: 3,
-            metric: wire::Metric::Euclidean,
-            hnsw: None,
-        })
-        .expect("create");
+    let master_engine = engine_with_collection(mdir.path(), wire::Metric::Euclidean);
     upsert(&master_engine, 0..50);
     let master = Replication::start(master_engine.clone(), repl_config(None)).await.expect("master");
 
@@ -123,15 +124,7 @@ async fn master_and_replica_converge_and_report_exact_stats() {
 async fn write_concern_counts_durable_acks_of_a_fixed_membership() {
     use crate::replication::WriteConcern;
     let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().expect("tempdir")).collect();
-    let master_engine = engine(dirs[0].path());
-    master_engine
-        .create_collection(&wire::CreateCollectionRequest {
-            name: "c".into(),
-            dimension: 3,
-            metric: wire::Metric::Dot,
-            hnsw: None,
-        })
-        .expect("create");
+    let master_engine = engine_with_collection(dirs[0].path(), wire::Metric::Dot);
     let master = Replication::start(master_engine.clone(), repl_config(None)).await.expect("master");
     let addr = master.repl_addr().to_string();
     let r1_engine = engine(dirs[1].path());
@@ -176,15 +169,7 @@ async fn write_concern_counts_durable_acks_of_a_fixed_membership() {
 async fn stats_disabled_replicates_without_counting_bytes() {
     use crate::replication::WriteConcern;
     let (mdir, rdir) = (tempfile::tempdir().expect("tempdir"), tempfile::tempdir().expect("tempdir"));
-    let master_engine = engine(mdir.path());
-    master_engine
-        .create_collection(&wire::CreateCollectionRequest {
-            name: "c".into(),
-            dimension: 3,
-            metric: wire::Metric::Euclidean,
-            hnsw: None,
-        })
-        .expect("create");
+    let master_engine = engine_with_collection(mdir.path(), wire::Metric::Euclidean);
     upsert(&master_engine, 0..20);
     let without_stats = |replica_of| ReplicationConfig { stats_enabled: false, ..repl_config(replica_of) };
     let master = Replication::start(master_engine.clone(), without_stats(None)).await.expect("master");
