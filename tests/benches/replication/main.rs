@@ -11,8 +11,8 @@
 //!   `stats_enabled` true vs false and a control side with stats on again, order rotated, fresh
 //!   cluster per side and round (fsync `os`, so disk latency does not drown a 0.1 ms difference):
 //!   throughput ratio (median of the rounds' on/off ratios; "not resolved" when the control differed
-//!   from `on` by more than the margin checked), added latency p50/p99, master RSS and CPU per
-//!   operation;
+//!   from `on` by more than the margin checked), added latency p50/p99 (every round's samples pooled
+//!   per side), master RSS and CPU per operation;
 //! - visibility: 1000 ops/s with 2 replicas, time from each write's send to the first successful GET
 //!   of it on each replica (a tight polling thread per replica), next to the lag the stats API shows;
 //! - catch-up: a replica stopped for 5 s under 1000 ops/s, then restarted: time to apply everything
@@ -345,7 +345,8 @@ fn med_of<T>(runs: &[T], f: impl Fn(&T) -> f64) -> f64 {
 fn print_overhead(sides: &overhead::Sides) -> OverheadSummary {
     let (on, off) = (sides.on.as_slice(), sides.off.as_slice());
     println!(
-        "## Stats collection overhead (master + 2 replicas, fsync os; median of {} rounds, alternating order)",
+        "## Stats collection overhead (master + 2 replicas, fsync os; median of {} rounds; each round runs on, off \
+         and a control with stats on again, in rotated order)",
         on.len()
     );
     println!();
