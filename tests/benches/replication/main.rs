@@ -291,28 +291,59 @@ fn round_ratios(
     on.iter().zip(off).map(|(a, b)| f(a) / f(b)).collect()
 }
 
-/// The per-round throughput ratios behind the target table's medians, and the control's.
-fn overhead_target_lines(sides: &overhead::Sides) -> String {
-    let list = |v: Vec<f64>| v.iter().map(|r| format!("{r:.4}")).collect::<Vec<_>>().join(" / ");
-    let (on, off, control) = (&sides.on, &sides.off, &sides.control);
-    format!(
-        "- stats on/off throughput per round: 1000 ops/s {}; max {} (median {:.4})\n\
-         - control/on (both stats on) per round: 1000 ops/s {}; max {} (median {:.4})\n\
-         - 1000 ops/s latency p50 / p99, every round's samples pooled: on {:.3} / {:.3} ms, off {:.3} / {:.3} ms, \
-         control {:.3} / {:.3} ms",
-        list(round_ratios(on, off, |r| r.paced.ops_per_s())),
-        list(round_ratios(on, off, |r| r.max.ops_per_s())),
-        median(&round_ratios(on, off, |r| r.max.ops_per_s())),
-        list(round_ratios(control, on, |r| r.paced.ops_per_s())),
-        list(round_ratios(control, on, |r| r.max.ops_per_s())),
-        median(&round_ratios(control, on, |r| r.max.ops_per_s())),
-        pooled_paced_latency(on, 50.0),
-        pooled_paced_latency(on, 99.0),
-        pooled_paced_latency(off, 50.0),
-        pooled_paced_latency(off, 99.0),
-        pooled_paced_latency(control, 50.0),
-        pooled_paced_latency(control, 99.0),
-    )
+/// The per-round throughput ratios and pooled latencies of one overhead run, each computed once:
+/// the printed lines and the target table's figures both come from here.
+struct Comparison {
+    /// `on / off` per round, 1000 ops/s and max throughput.
+    paced: Vec<f64>,
+    max: Vec<f64>,
+    /// `control / on` per round (two identical sides).
+    paced_control: Vec<f64>,
+    max_control: Vec<f64>,
+    /// 1000 ops/s latency (p50, p99) of every round pooled, per side, milliseconds.
+    on_latency: (f64, f64),
+    off_latency: (f64, f64),
+    control_latency: (f64, f64),
+}
+
+impl Comparison {
+    fn new(sides: &overhead::Sides) -> Self {
+        let (on, off, control) = (&sides.on, &sides.off, &sides.control);
+        let latency = |runs: &[overhead::SideRun]| (pooled_paced_latency(runs, 50.0), pooled_paced_latency(runs, 99.0));
+        Self {
+            paced: round_ratios(on, off, |r| r.paced.ops_per_s()),
+            max: round_ratios(on, off, |r| r.max.ops_per_s()),
+            paced_control: round_ratios(control, on, |r| r.paced.ops_per_s()),
+            max_control: round_ratios(control, on, |r| r.max.ops_per_s()),
+            on_latency: latency(on),
+            off_latency: latency(off),
+            control_latency: latency(control),
+        }
+    }
+
+    /// The per-round ratios behind the target table's medians, the control's, and the pooled latencies.
+    fn lines(&self) -> String {
+        let list = |v: &[f64]| v.iter().map(|r| format!("{r:.4}")).collect::<Vec<_>>().join(" / ");
+        let (on, off, control) = (self.on_latency, self.off_latency, self.control_latency);
+        format!(
+            "- stats on/off throughput per round: 1000 ops/s {}; max {} (median {:.4})\n\
+             - control/on (both stats on) per round: 1000 ops/s {}; max {} (median {:.4})\n\
+             - 1000 ops/s latency p50 / p99, every round's samples pooled: on {:.3} / {:.3} ms, off {:.3} / {:.3} ms, \
+             control {:.3} / {:.3} ms",
+            list(&self.paced),
+            list(&self.max),
+            median(&self.max),
+            list(&self.paced_control),
+            list(&self.max_control),
+            median(&self.max_control),
+            on.0,
+            on.1,
+            off.0,
+            off.1,
+            control.0,
+            control.1,
+        )
+    }
 }
 
 /// Percentile `p` of the paced workload's latencies of every round of one side, pooled: a p99 of
@@ -383,20 +414,18 @@ fn print_overhead(sides: &overhead::Sides) -> OverheadSummary {
     row(&mut t, "master RSS growth during workloads", &|r| r.rss_after as f64 - r.rss_before as f64, &mib, true);
     print!("{}", t.render());
     println!();
-    println!("{}", overhead_target_lines(sides));
+    let c = Comparison::new(sides);
+    println!("{}", c.lines());
     println!();
     OverheadSummary {
-        paced_ratio: median(&round_ratios(on, off, |r| r.paced.ops_per_s())),
-        max_ratio: median(&round_ratios(on, off, |r| r.max.ops_per_s())),
-        max_control_deviation: round_ratios(&sides.control, on, |r| r.max.ops_per_s())
-            .iter()
-            .map(|r| (1.0 - r).abs())
-            .fold(0.0, f64::max),
-        added_p50: pooled_paced_latency(on, 50.0) - pooled_paced_latency(off, 50.0),
-        added_p99: pooled_paced_latency(on, 99.0) - pooled_paced_latency(off, 99.0),
+        paced_ratio: median(&c.paced),
+        max_ratio: median(&c.max),
+        max_control_deviation: c.max_control.iter().map(|r| (1.0 - r).abs()).fold(0.0, f64::max),
+        added_p50: c.on_latency.0 - c.off_latency.0,
+        added_p99: c.on_latency.1 - c.off_latency.1,
         latency_control_deviation: (
-            (pooled_paced_latency(&sides.control, 50.0) - pooled_paced_latency(on, 50.0)).abs(),
-            (pooled_paced_latency(&sides.control, 99.0) - pooled_paced_latency(on, 99.0)).abs(),
+            (c.control_latency.0 - c.on_latency.0).abs(),
+            (c.control_latency.1 - c.on_latency.1).abs(),
         ),
         // After the paced workload both sides hold the same operations; after the max workload
         // each holds what its throughput wrote, which would count a faster side's data as overhead.
